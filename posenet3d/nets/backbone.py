@@ -1,0 +1,105 @@
+"""ResNet-18/34/50/101/152 feature extractor with torchvision's parameter names.
+
+Built from torchvision's ``BasicBlock`` / ``Bottleneck`` so the state_dict names are exactly torchvision's
+(``conv1``, ``bn1``, ``layer1`` … ``layer4``, ``downsample.0/1``) and the published 3DMPPE and ImageNet weights
+load unchanged. There is no avgpool and no fc: the output is a feature map of stride 32
+(``(B, C, H/32, W/32)``, C = 512·width for ResNet-18/34, 2048·width for ResNet-50+).
+
+``width`` < 1 gives a narrower network (all stage widths scaled; a documented CPU-training variant). It cannot
+load ImageNet weights.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision.models import resnet as tv_resnet
+
+log = logging.getLogger(__name__)
+
+RESNET_SPECS: dict[int, tuple[type[nn.Module], list[int]]] = {
+    18: (tv_resnet.BasicBlock, [2, 2, 2, 2]),
+    34: (tv_resnet.BasicBlock, [3, 4, 6, 3]),
+    50: (tv_resnet.Bottleneck, [3, 4, 6, 3]),
+    101: (tv_resnet.Bottleneck, [3, 4, 23, 3]),
+    152: (tv_resnet.Bottleneck, [3, 8, 36, 3]),
+}
+_TV_WEIGHTS = {18: "ResNet18_Weights", 34: "ResNet34_Weights", 50: "ResNet50_Weights",
+               101: "ResNet101_Weights", 152: "ResNet152_Weights"}
+_warned_no_imagenet = False
+
+
+class ResNetBackbone(nn.Module):
+    """ResNet trunk: conv1 7x7/2 → bn1 → relu → maxpool 3x3/2 → layer1..4 (strides 1, 2, 2, 2)."""
+
+    def __init__(self, depth: int = 50, width: float = 1.0) -> None:
+        super().__init__()
+        if depth not in RESNET_SPECS:
+            raise ValueError(f"unsupported ResNet depth {depth}; choose one of {sorted(RESNET_SPECS)}")
+        if not 0 < width <= 4:
+            raise ValueError(f"backbone width must be in (0, 4], got {width}")
+        block, layers = RESNET_SPECS[depth]
+        self.depth, self.width = depth, width
+        planes = [max(8, int(round(p * width))) for p in (64, 128, 256, 512)]
+        self.inplanes = planes[0]
+        self.conv1 = nn.Conv2d(3, planes[0], kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes[0])
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.layer1 = self._make_layer(block, planes[0], layers[0], stride=1)
+        self.layer2 = self._make_layer(block, planes[1], layers[1], stride=2)
+        self.layer3 = self._make_layer(block, planes[2], layers[2], stride=2)
+        self.layer4 = self._make_layer(block, planes[3], layers[3], stride=2)
+        self.out_channels = planes[3] * block.expansion
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def _make_layer(self, block, planes: int, blocks: int, stride: int) -> nn.Sequential:
+        downsample = None
+        if stride != 1 or self.inplanes != planes * block.expansion:
+            downsample = nn.Sequential(
+                nn.Conv2d(self.inplanes, planes * block.expansion, kernel_size=1, stride=stride, bias=False),
+                nn.BatchNorm2d(planes * block.expansion),
+            )
+        layers = [block(self.inplanes, planes, stride, downsample)]
+        self.inplanes = planes * block.expansion
+        layers += [block(self.inplanes, planes) for _ in range(1, blocks)]
+        return nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(f"backbone expects a (B, 3, H, W) image tensor, got shape {tuple(x.shape)}")
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+    def load_imagenet(self, source: str | Path | None = None) -> bool:
+        """Initialise from ImageNet weights: a local state_dict file ``source`` if given, else torchvision's
+        weights API (uses torchvision's download cache; downloads when reachable). Returns True on success;
+        on failure logs one clear warning (per process) and keeps the random initialisation."""
+        global _warned_no_imagenet
+        if self.width != 1.0:
+            raise ValueError("ImageNet weights exist only for width 1.0 backbones")
+        try:
+            if source is not None:
+                state = torch.load(str(source), map_location="cpu", weights_only=True)
+                if isinstance(state, dict) and "state_dict" in state:
+                    state = state["state_dict"]
+            else:
+                weights = tv_resnet.__dict__[_TV_WEIGHTS[self.depth]].IMAGENET1K_V1
+                state = weights.get_state_dict(progress=False)
+        except Exception as exc:  # no network, missing file, corrupt download
+            if not _warned_no_imagenet:
+                where = f"file {source}" if source else f"torchvision ({_TV_WEIGHTS[self.depth]}.IMAGENET1K_V1)"
+                log.warning("ImageNet weights for ResNet-%d could not be loaded from %s (%s); "
+                            "training starts from random initialisation.", self.depth, where, exc)
+                _warned_no_imagenet = True
+            return False
+        state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+        self.load_state_dict(state, strict=True)
+        return True

@@ -1,0 +1,84 @@
+"""PoseNet: root-relative 3D pose of one person from a 256² crop (Moon et al. 2019, §PoseNet).
+
+ResNet backbone → HeadNet (3 deconvs, 256 ch) → 1×1 conv to joint_num·depth_dim channels (joint-major) →
+3D soft-argmax → (B, J, 3) in heatmap units: x, y in 0..W_out-1 (W_out = input/4), z in 0..depth_dim-1 where
+z maps linearly to ±1000 mm around the root (the codec converts). Also: the reference's masked L1 loss and
+its test-time flip merge.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from .backbone import ResNetBackbone
+from .heads import deconv_stack, soft_argmax_3d
+
+
+class HeadNet(nn.Module):
+    """Deconvolution head: (B, C, h, w) features → (B, J·D, 8h, 8w) volumetric heatmap logits."""
+
+    def __init__(self, in_channels: int, joint_num: int, depth_dim: int = 64, channels: int = 256) -> None:
+        super().__init__()
+        self.deconv_layers = deconv_stack(in_channels, channels)
+        self.final_layer = nn.Conv2d(channels, joint_num * depth_dim, kernel_size=1)
+        nn.init.normal_(self.final_layer.weight, std=0.001)
+        nn.init.zeros_(self.final_layer.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.final_layer(self.deconv_layers(x))
+
+
+class PoseNet(nn.Module):
+    """Backbone + HeadNet + 3D soft-argmax. ``forward(img)`` → (B, J, 3) joint coordinates in heatmap units.
+
+    State_dict names match the published 3DMPPE PoseNet (``backbone.*``, ``head.deconv_layers.*``,
+    ``head.final_layer.*``) for any backbone depth.
+    """
+
+    def __init__(self, backbone: ResNetBackbone, joint_num: int, depth_dim: int = 64,
+                 head_channels: int = 256) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = HeadNet(backbone.out_channels, joint_num, depth_dim, head_channels)
+        self.joint_num = joint_num
+        self.depth_dim = depth_dim
+
+    def heatmaps(self, img: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) normalised image → (B, J·D, H/4, W/4) heatmap logits."""
+        return self.head(self.backbone(img))
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        return soft_argmax_3d(self.heatmaps(img), self.joint_num, self.depth_dim)
+
+
+def posenet_loss(coord_hm: torch.Tensor, target_hm: torch.Tensor, vis: torch.Tensor,
+                 has_depth: torch.Tensor) -> torch.Tensor:
+    """The reference's masked L1 in heatmap units, (B, J): ``(|dx|·v + |dy|·v + |dz|·v·has_depth) / 3``.
+
+    ``coord_hm``, ``target_hm``: (B, J, 3); ``vis``: (B, J) or (B, J, 1); ``has_depth``: (B,) or (B, 1).
+    Computed in float32. Callers take the mean.
+    """
+    coord_hm, target_hm = coord_hm.float(), target_hm.float()
+    v = vis.float().reshape(coord_hm.shape[0], coord_hm.shape[1])
+    d = has_depth.float().reshape(-1, 1)
+    err = (coord_hm - target_hm).abs()
+    return (err[..., 0] * v + err[..., 1] * v + err[..., 2] * v * d) / 3.0
+
+
+def flip_merge(coord_hm: torch.Tensor, coord_flipped_hm: torch.Tensor, flip_pairs: Sequence[tuple[int, int]],
+               width_hm: int) -> torch.Tensor:
+    """The reference's test-time flip: the prediction on the mirrored crop gets ``x' = width_hm - 1 - x`` and
+    its left/right joints swapped; the result is the mean of the two (B, J, 3) predictions."""
+    f = coord_flipped_hm.clone()
+    f[..., 0] = width_hm - 1 - f[..., 0]
+    for a, b in flip_pairs:
+        f[:, [a, b]] = f[:, [b, a]]
+    return (coord_hm + f) / 2.0
+
+
+def build_posenet(depth: int = 50, joint_num: int = 21, depth_dim: int = 64, width: float = 1.0,
+                  head_channels: int = 256) -> PoseNet:
+    """PoseNet on a ResNet-``depth`` backbone (random initialisation)."""
+    return PoseNet(ResNetBackbone(depth, width), joint_num, depth_dim, head_channels)

@@ -1,0 +1,4 @@
+"""RootNet: absolute camera-frame root position of a person from a crop and its camera-distance prior k."""
+from .model import RootHead, RootNet, build_rootnet, rootnet_loss
+
+__all__ = ["RootHead", "RootNet", "build_rootnet", "rootnet_loss"]
