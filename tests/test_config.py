@@ -1,0 +1,34 @@
+import pytest
+
+from posenet3d.config import ConfigError, dump_config, load_config
+
+
+def test_defaults_yaml_inheritance_and_overrides(tmp_path):
+    (tmp_path / "base.yaml").write_text("model:\n  backbone_depth: 18\ntrain:\n  lr: 0.01\n")
+    (tmp_path / "child.yaml").write_text("_base_: base.yaml\ntrain:\n  end_epoch: 3\n")
+    cfg = load_config(tmp_path / "child.yaml", ["train.lr=1e-4", "data.trainset_3d=[Synthetic]",
+                                                "model.area_real_mm=[2, 2]"])
+    assert cfg.model.backbone_depth == 18 and cfg.train.end_epoch == 3
+    assert cfg.train.lr == 1e-4 and cfg.data.trainset_3d == ["Synthetic"]
+    assert cfg.model.area_real_mm == (2.0, 2.0)
+    assert cfg.train.lr_dec_epoch == [17, 21]  # untouched default
+    out = tmp_path / "run" / "config.yaml"
+    dump_config(cfg, out)
+    again = load_config(out)
+    assert again == cfg
+
+
+def test_unknown_key_and_bad_type_are_named(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("train:\n  lrr: 0.1\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml.*unknown config key 'train\.lrr'"):
+        load_config(p)
+    with pytest.raises(ConfigError, match=r"bad value for 'train\.batch_size'"):
+        load_config(None, ["train.batch_size=abc"])
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match="not of the form"):
+        load_config(None, ["train.lr"])
+    (tmp_path / "bad.yaml").write_text("model: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(tmp_path / "bad.yaml")
