@@ -131,13 +131,14 @@ def _hint(model: nn.Module, state: Mapping[str, torch.Tensor]) -> str:
     return ("; " + "; ".join(hints)) if hints else ""
 
 
-def load_weights(model: nn.Module, source: str | Path | Mapping, strict: bool = True) -> dict:
+def load_weights(model: nn.Module, source: str | Path | Mapping, strict: bool = True, name: str | None = None
+                 ) -> dict:
     """Load network weights into ``model`` from a file or a checkpoint dict.
 
     Strict by default: every key and shape must match (``num_batches_tracked`` may be absent); otherwise a
     :class:`CheckpointError` lists the mismatches and names the file. Returns the full checkpoint dict.
     """
-    name = str(source) if not isinstance(source, Mapping) else "<checkpoint dict>"
+    name = name or (str(source) if not isinstance(source, Mapping) else "<checkpoint dict>")
     obj = load_file(source) if not isinstance(source, Mapping) else dict(source)
     state = extract_state_dict(obj, name)
     target = model.module if hasattr(model, "module") and isinstance(model.module, nn.Module) else model

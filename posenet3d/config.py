@@ -44,6 +44,7 @@ class ModelConfig:
     arch: str = "res_18"  # res_18 | res_101 | resdcn_18 | resdcn_101
     head_conv: int = 64
     num_classes: int = 1
+    centernet_task: str = "ctdet"  # ctdet (boxes) | multi_pose (boxes + 17 COCO keypoints)
 
 
 @dataclass
@@ -58,6 +59,10 @@ class DataConfig:
     h36m_protocol: int = 2
     bbox_root_file: str = ""  # PoseNet test: published/RootNet bbox_root_*_output.json ("" = GT info)
     bbox_file: str = ""  # RootNet test: detector boxes bbox_*_output.json ("" = GT boxes)
+    det_train_ann: str = "data/MSCOCO/annotations/person_keypoints_train2017.json"  # CenterNet: COCO-format json
+    det_train_images: str = "data/MSCOCO/images/train2017"  # folder the json's file_name is relative to
+    det_test_ann: str = "data/MSCOCO/annotations/person_keypoints_val2017.json"
+    det_test_images: str = "data/MSCOCO/images/val2017"
     min_root_depth_mm: float = 0.0  # RootNet training filter (reference MuCo: 1500..7500); 0 = off
     max_root_depth_mm: float = 0.0
 
@@ -75,7 +80,9 @@ class TrainConfig:
     amp: bool = True  # on CUDA only
     channels_last: bool = False
     sync_bn: bool = False
+    freeze_bn: bool = False  # BN layers in eval mode (small batches; makes DDP equal to one big batch)
     seed: int = 0
+    aux_heatmap_weight: float = 0.0  # PoseNet: weight of the auxiliary marginal-heatmap loss (0 = reference)
     log_interval: int = 50
     snapshot_interval: int = 1  # epochs
     max_iters_per_epoch: int = 0  # 0 = full epoch

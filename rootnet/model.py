@@ -24,6 +24,9 @@ class RootHead(nn.Module):
         for conv in (self.xy_layer, self.depth_layer):
             nn.init.normal_(conv.weight, std=0.001)
             nn.init.zeros_(conv.bias)
+        # Start at gamma = 1, i.e. at the k prior (the reference starts at gamma = 0, i.e. depth 0, which costs
+        # ~1000 Adam steps from random initialisation before the depth is even in range).
+        nn.init.ones_(self.depth_layer.bias)
 
     def forward(self, feat: torch.Tensor, k_value: torch.Tensor) -> torch.Tensor:
         xy = soft_argmax_2d(self.xy_layer(self.deconv_layers(feat)))[:, 0]  # (B, 2)

@@ -31,12 +31,13 @@ def deconv_stack(in_channels: int, channels: int = 256, num_layers: int = 3) -> 
     return seq
 
 
-def soft_argmax_3d(heatmaps: torch.Tensor, joint_num: int, depth_dim: int) -> torch.Tensor:
+def soft_argmax_3d(heatmaps: torch.Tensor, joint_num: int, depth_dim: int, return_marginals: bool = False):
     """Integral regression over volumetric heatmaps.
 
     ``heatmaps``: (B, joint_num·depth_dim, H, W) logits, channels joint-major (channel = j·depth_dim + d).
     Returns (B, joint_num, 3) = (x, y, z) expectations in heatmap units: x in 0..W-1, y in 0..H-1,
-    z in 0..depth_dim-1. Softmax over all D·H·W voxels of a joint, in float32.
+    z in 0..depth_dim-1. Softmax over all D·H·W voxels of a joint, in float32. With ``return_marginals`` also
+    the marginal distributions ``(px (B,J,W), py (B,J,H), pz (B,J,D))``.
     """
     b, c, h, w = heatmaps.shape
     if c != joint_num * depth_dim:
@@ -50,7 +51,8 @@ def soft_argmax_3d(heatmaps: torch.Tensor, joint_num: int, depth_dim: int) -> to
         x = (px * torch.arange(w, device=p.device, dtype=p.dtype)).sum(dim=2)
         y = (py * torch.arange(h, device=p.device, dtype=p.dtype)).sum(dim=2)
         z = (pz * torch.arange(depth_dim, device=p.device, dtype=p.dtype)).sum(dim=2)
-    return torch.stack([x, y, z], dim=2)
+    coords = torch.stack([x, y, z], dim=2)
+    return (coords, (px, py, pz)) if return_marginals else coords
 
 
 def soft_argmax_2d(heatmaps: torch.Tensor) -> torch.Tensor:

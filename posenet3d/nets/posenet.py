@@ -49,8 +49,10 @@ class PoseNet(nn.Module):
         """(B, 3, H, W) normalised image → (B, J·D, H/4, W/4) heatmap logits."""
         return self.head(self.backbone(img))
 
-    def forward(self, img: torch.Tensor) -> torch.Tensor:
-        return soft_argmax_3d(self.heatmaps(img), self.joint_num, self.depth_dim)
+    def forward(self, img: torch.Tensor, return_marginals: bool = False):
+        """(B, J, 3) coordinates; with ``return_marginals`` also the per-axis marginals (see
+        :func:`soft_argmax_3d`) for :func:`marginal_loss`."""
+        return soft_argmax_3d(self.heatmaps(img), self.joint_num, self.depth_dim, return_marginals)
 
 
 def posenet_loss(coord_hm: torch.Tensor, target_hm: torch.Tensor, vis: torch.Tensor,
@@ -65,6 +67,23 @@ def posenet_loss(coord_hm: torch.Tensor, target_hm: torch.Tensor, vis: torch.Ten
     d = has_depth.float().reshape(-1, 1)
     err = (coord_hm - target_hm).abs()
     return (err[..., 0] * v + err[..., 1] * v + err[..., 2] * v * d) / 3.0
+
+
+def marginal_loss(marginals: tuple[torch.Tensor, torch.Tensor, torch.Tensor], target_hm: torch.Tensor,
+                  vis: torch.Tensor, has_depth: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
+    """Optional auxiliary loss (not in the reference): cross-entropy between each axis' marginal distribution
+    of the volumetric heatmap and a 1D Gaussian (``sigma`` bins) at the target, masked like
+    :func:`posenet_loss`; (B, J). It gives the soft-argmax a shaped heatmap early in training, which speeds up
+    convergence from random initialisation."""
+    v = vis.float().reshape(target_hm.shape[0], target_hm.shape[1])
+    d = has_depth.float().reshape(-1, 1)
+    total = torch.zeros_like(v)
+    for axis, (p, mask) in enumerate(zip(marginals, (v, v, v * d))):
+        bins = torch.arange(p.shape[-1], device=p.device, dtype=torch.float32)
+        g = torch.exp(-0.5 * ((bins - target_hm[..., axis:axis + 1].float()) / sigma) ** 2)
+        g = g / g.sum(dim=-1, keepdim=True).clamp_min(1e-12)
+        total = total + -(g * torch.log(p.float().clamp_min(1e-12))).sum(dim=-1) * mask
+    return total / 3.0
 
 
 def flip_merge(coord_hm: torch.Tensor, coord_flipped_hm: torch.Tensor, flip_pairs: Sequence[tuple[int, int]],

@@ -1,0 +1,66 @@
+"""Measure the synthetic world generator's speed (images per second).
+
+    python main/bench_synth.py --num 200 [--size 512] [--workers 2] [--seed 0]
+
+Prints three figures: rendering + JPEG encoding in this process (no disk), the full single-process
+``generate`` (rendering, JPEG files, JSON files), and ``generate`` with ``--workers`` processes. Pin the process
+to one core for the single-core figure, e.g. ``taskset -c 0 python main/bench_synth.py``; the load average of
+the machine is printed alongside, since other work on the same cores lowers the numbers.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import cv2
+import numpy as np
+
+from posenet3d.synth import generate, render_scene, sample_camera
+from posenet3d.synth.writer import JPEG_QUALITY, image_rng
+
+
+def bench_render(num: int, size: int, seed: int) -> float:
+    """Images per second for render_scene + JPEG encoding (in memory) in this process."""
+    start = time.perf_counter()
+    for i in range(num):
+        rng = image_rng(seed, "train", i)
+        image, _ = render_scene(rng, sample_camera(rng, size))
+        ok, _ = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        if not ok:
+            raise RuntimeError("JPEG encoding failed")
+    return num / (time.perf_counter() - start)
+
+
+def bench_generate(num: int, size: int, seed: int, workers: int) -> float:
+    """Images per second for generate() (train split only) into a temporary folder."""
+    with tempfile.TemporaryDirectory(prefix="bench_synth_") as tmp:
+        start = time.perf_counter()
+        generate(tmp, num_train=num, num_test=0, seed=seed, size=size, workers=workers)
+        return num / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--num", type=int, default=200, help="images per measurement")
+    parser.add_argument("--size", type=int, default=512, help="nominal image side in px")
+    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
+                        help="worker processes for the parallel figure (0 skips it)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    cores = sorted(os.sched_getaffinity(0))
+    print(f"cores available to this process: {cores}; load average (1/5/15 min): "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"render+encode, 1 process, {args.num} images at ~{args.size}px: "
+          f"{bench_render(args.num, args.size, args.seed):.1f} images/s")
+    print(f"generate, 1 process ({args.num} images written): "
+          f"{bench_generate(args.num, args.size, args.seed, 0):.1f} images/s")
+    if args.workers > 0:
+        print(f"generate, {args.workers} worker processes: "
+              f"{bench_generate(args.num, args.size, args.seed, args.workers):.1f} images/s")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()

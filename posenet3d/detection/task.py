@@ -1,0 +1,74 @@
+"""The CenterNet person detector as an engine task: model, training set, loss and test (COCO person AP)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import torch
+from torch import nn
+
+from posenet3d.config import Config
+from posenet3d.datasets.base import DatasetError
+from posenet3d.evaluation.detection import evaluate_person_ap, write_detection_json
+from posenet3d.evaluation.report import write_result_json
+from posenet3d.nets.centernet import CenterNet, CenterNetLoss, ctdet_heads, multi_pose_heads
+
+from .pipeline import CocoPersonDataset, detect_people, read_coco_person_json
+
+
+class CenterNetTask:
+    name = "centernet"
+
+    def build_model(self, cfg: Config, for_training: bool = True) -> nn.Module:
+        m = cfg.model
+        heads = ctdet_heads(m.num_classes) if m.centernet_task == "ctdet" else multi_pose_heads()
+        imagenet = for_training and m.pretrained.lower() == "imagenet" and m.backbone_width == 1.0
+        return CenterNet(m.arch, heads, m.head_conv, width=m.backbone_width, imagenet=imagenet)
+
+    def train_dataset(self, cfg: Config):
+        return CocoPersonDataset(cfg.data.det_train_ann, cfg.data.det_train_images, task=cfg.model.centernet_task,
+                                 train=True, input_size=cfg.model.input_size, seed=cfg.train.seed)
+
+    def loss(self, net: nn.Module, batch: dict, device: torch.device, cfg: Config):
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        img = batch["input"]
+        if cfg.train.channels_last:
+            img = img.contiguous(memory_format=torch.channels_last)
+        outputs = {k: v.float() for k, v in net(img).items()}
+        total, stats = CenterNetLoss()(outputs, batch)
+        return total, {k: torch.as_tensor(v) for k, v in stats.items() if k != "loss"}
+
+    def test(self, cfg: Config, model: nn.Module, device: torch.device, tag: str) -> dict:
+        entries = read_coco_person_json(cfg.data.det_test_ann, cfg.data.det_test_images)
+        records, unreadable = [], []
+        bs = max(1, cfg.test.batch_size)
+        for start in range(0, len(entries), bs):
+            chunk, images = [], []
+            for e in entries[start:start + bs]:
+                img = cv2.imread(str(e.path), cv2.IMREAD_COLOR)
+                if img is None:
+                    unreadable.append(str(e.path))
+                    continue
+                chunk.append(e)
+                images.append(img)
+            if not images:
+                continue
+            dets = detect_people(model, images, input_size=cfg.model.input_size, flip_test=cfg.test.flip_test)
+            for e, d in zip(chunk, dets):
+                for box, score in zip(d.boxes_xywh(), d.scores):
+                    records.append({"image_id": int(e.img_id), "category_id": 1,
+                                    "bbox": [float(v) for v in box], "score": float(score)})
+        if unreadable and len(unreadable) == len(entries):
+            raise DatasetError(f"{cfg.data.det_test_ann}: none of the {len(entries)} test images could be read "
+                               f"(first: {unreadable[0]})")
+        out_dir = Path(cfg.output_dir) / "result"
+        det_file = write_detection_json(out_dir / f"bbox_{cfg.name}_output.json", records)
+        ap = evaluate_person_ap(cfg.data.det_test_ann, records)
+        results = {"testset": cfg.data.det_test_ann, "weights": tag, "num_images": len(entries),
+                   "unreadable_images": unreadable, "num_detections": len(records), "person_ap": ap,
+                   "detection_file": str(det_file)}
+        results["result_file"] = str(write_result_json(results, f"{cfg.name}_{tag}", out_dir))
+        return results
+
+
+__all__ = ["CenterNetTask"]

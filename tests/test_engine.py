@@ -1,0 +1,104 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from posenet3d.checkpoint import latest_snapshot, list_snapshots, load_file
+from posenet3d.distributed import GpuSpecError, parse_gpus
+from posenet3d.engine import TrainingError, lr_at, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_parse_gpus():
+    assert parse_gpus("0-3", available=4) == [0, 1, 2, 3]
+    assert parse_gpus("0,2", available=4) == [0, 2]
+    assert parse_gpus(None, available=0) == []
+    with pytest.raises(GpuSpecError, match=r"GPU \[2, 3\] not found; this machine has 2"):
+        parse_gpus("0-3", available=2)
+    with pytest.raises(GpuSpecError, match="not a GPU list"):
+        parse_gpus("a-b", available=2)
+
+
+def test_lr_schedule(tiny_world, tmp_path, tiny_config):
+    cfg = tiny_config(tiny_world, tmp_path, "posenet", "train.lr_dec_epoch=[17, 21]")
+    assert [lr_at(cfg, e) for e in (0, 16, 17, 20, 21, 24)] == pytest.approx([1e-3, 1e-3, 1e-4, 1e-4, 1e-5, 1e-5])
+
+
+@pytest.mark.parametrize("task", ["posenet", "rootnet"])
+def test_two_epochs_lower_loss_and_resume(tiny_world, tmp_path, task, tiny_config):
+    cfg = tiny_config(tiny_world, tmp_path, task, "train.end_epoch=4", "train.lr=3e-3",
+                      "train.aux_heatmap_weight=1.0")
+    train(cfg)
+    lines = [json.loads(x) for x in (tmp_path / "log" / "tiny" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == [0, 1, 2, 3]
+    assert lines[-1]["loss"] < lines[0]["loss"]
+    assert (tmp_path / "log" / "tiny" / "config.yaml").is_file()
+    assert [e for e, _ in list_snapshots(tmp_path / "model_dump")] == [0, 1, 2, 3]
+    # resume: two more epochs start at 4 with the optimizer state of epoch 3
+    before = load_file(latest_snapshot(tmp_path / "model_dump"))
+    cfg2 = tiny_config(tiny_world, tmp_path, task, "train.end_epoch=5", "train.lr=3e-3",
+                       "train.aux_heatmap_weight=1.0")
+    train(cfg2, resume=True)
+    after = load_file(latest_snapshot(tmp_path / "model_dump"))
+    assert after["epoch"] == 4
+    steps = [s["step"] for s in after["optimizer"]["state"].values()]
+    steps_before = [s["step"] for s in before["optimizer"]["state"].values()]
+    per_epoch = steps_before[0] / 4
+    assert all(a == b + per_epoch for a, b in zip(steps, steps_before))
+
+
+def test_continue_without_snapshot_is_clear(tiny_world, tmp_path, tiny_config):
+    with pytest.raises(TrainingError, match="no snapshot"):
+        train(tiny_config(tiny_world, tmp_path), resume=True)
+
+
+def _ddp_worker_weights(tiny_config, world, out_dir, processes, batch):
+    cfg = tiny_config(world, out_dir, "posenet", "train.end_epoch=1", "train.freeze_bn=true",
+                      "train.max_iters_per_epoch=2", f"train.batch_size={batch}", "train.lr=1e-3")
+    train(cfg, cpu_processes=processes)
+    return load_file(latest_snapshot(out_dir / "model_dump"))["network"]
+
+
+def test_two_gloo_processes_match_one_process(tiny_world, tmp_path, tiny_config):
+    from posenet3d.tasks import get_task
+    torch.manual_seed(0)  # the engine seeds with train.seed (0) before building: the same initial weights
+    init = get_task("posenet").build_model(tiny_config(tiny_world, tmp_path), for_training=False).state_dict()
+    one = _ddp_worker_weights(tiny_config, tiny_world, tmp_path / "one", 1, 8)
+    two = _ddp_worker_weights(tiny_config, tiny_world, tmp_path / "two", 2, 4)
+    for k in one:
+        torch.testing.assert_close(one[k], two[k], atol=2e-5, rtol=1e-4)
+    moved = [k for k in one if one[k].is_floating_point() and not torch.equal(one[k], init[k])]
+    assert len(moved) > 10  # training changed the weights, identically in both layouts
+
+
+def test_killed_mid_run_resumes_from_intact_snapshot(tiny_world, tmp_path):
+    overrides = [f"output_dir={tmp_path}", "name=tiny", "model.backbone_depth=18", "model.backbone_width=0.25",
+                 "model.pretrained=none", "model.input_size=64", "model.depth_dim=8", "model.head_channels=16",
+                 "data.trainset_3d=[MuCo]", "data.trainset_2d=[]",
+                 f"data.roots={{MuCo: {tiny_world / 'train'}, MuPoTS: {tiny_world / 'test'}}}",
+                 "data.num_workers=0", "train.batch_size=2", "train.end_epoch=1000"]
+    cmd = [sys.executable, str(ROOT / "main" / "train.py"), "--cfg", str(ROOT / "cfg" / "muco_posenet.yaml"),
+           *overrides]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    dump = tmp_path / "model_dump"
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list_snapshots(dump)) < 2:
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    snaps = list_snapshots(dump)
+    assert len(snaps) >= 2
+    last_epoch = snaps[-1][0]
+    assert load_file(snaps[-1][1])["epoch"] == last_epoch  # loads: never corrupt
+    res = subprocess.run(cmd[:-1] + [f"train.end_epoch={last_epoch + 2}", "--continue"], capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert f"starting at epoch {last_epoch + 1}" in res.stderr
+    assert list_snapshots(dump)[-1][0] == last_epoch + 1
