@@ -13,14 +13,19 @@ import torch
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+_MEAN = np.array(IMAGENET_MEAN, dtype=np.float32).reshape(3, 1, 1)
+_STD = np.array(IMAGENET_STD, dtype=np.float32).reshape(3, 1, 1)
 
 
 def patch_to_tensor(patch_rgb: np.ndarray) -> torch.Tensor:
     """An ``(H, W, 3)`` RGB patch on the 0–255 scale (uint8 or float) → a ``(3, H, W)`` float32 network input."""
     if patch_rgb.ndim != 3 or patch_rgb.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) RGB patch, got shape {patch_rgb.shape}")
-    t = torch.from_numpy(np.ascontiguousarray(patch_rgb, dtype=np.float32)).permute(2, 0, 1)
-    return normalize_input(t)
+    # numpy, not torch ops: cheap in DataLoader workers and in the main process alike
+    chw = np.ascontiguousarray(np.asarray(patch_rgb, dtype=np.float32).transpose(2, 0, 1))
+    chw -= _MEAN
+    chw /= _STD
+    return torch.from_numpy(chw)
 
 
 def normalize_input(img_rgb255: torch.Tensor) -> torch.Tensor:

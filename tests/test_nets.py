@@ -128,3 +128,14 @@ def test_cuda_autocast_fp16():
         r = root(x, torch.tensor([2000.0, 3000.0], device=dev))
     assert out.dtype == torch.float32 and torch.isfinite(out).all()
     assert r.dtype == torch.float32 and torch.isfinite(r).all()
+
+
+def test_input_normalisation_matches_reference_convention():
+    import numpy as np
+
+    from posenet3d.preprocess import patch_to_tensor
+    patch = np.full((2, 2, 3), 255.0, dtype=np.float32)
+    t = patch_to_tensor(patch)
+    # (255 - 0.485) / 0.229 for R: the 0..255 scale minus the ImageNet mean as it is, not ×255
+    assert abs(float(t[0, 0, 0]) - (255 - 0.485) / 0.229) < 1e-3
+    assert t.shape == (3, 2, 2)
