@@ -15,7 +15,6 @@ import tempfile
 import time
 
 import cv2
-import numpy as np
 
 from posenet3d.synth import generate, render_scene, sample_camera
 from posenet3d.synth.writer import JPEG_QUALITY, image_rng
