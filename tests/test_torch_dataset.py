@@ -140,15 +140,18 @@ def test_same_seed_same_samples_with_any_worker_count(fixture):
     ds.set_epoch(3)
 
     def load(workers):
-        loader = DataLoader(ds, batch_size=2, num_workers=workers, shuffle=False)
-        return [b for b in loader]
+        return list(DataLoader(ds, batch_size=2, num_workers=workers, shuffle=False))
 
-    serial, parallel = load(0), load(2)
-    for a, b in zip(serial, parallel):
+    serial = load(0)
+    # persistent workers (as the engine uses) see set_epoch through the shared epoch tensor
+    loader = DataLoader(ds, batch_size=2, num_workers=2, shuffle=False, persistent_workers=True)
+    parallel = list(loader)
+    for a, b in zip(serial, parallel, strict=True):
         torch.testing.assert_close(a["img"], b["img"])
         torch.testing.assert_close(a["joints_hm"], b["joints_hm"])
     ds.set_epoch(4)
-    other = ds[0]
-    assert not torch.equal(other["img"], serial[0]["img"][0])
+    next_epoch = list(loader)
+    assert not torch.equal(next_epoch[0]["img"], serial[0]["img"])
+    torch.testing.assert_close(next_epoch[0]["img"][0], ds[0]["img"])
     ds.set_epoch(3)
     torch.testing.assert_close(ds[0]["img"], serial[0]["img"][0])

@@ -12,9 +12,12 @@ Every sample is a dict of tensors (default ``collate`` works):
 **Determinism.** A sample's augmentation comes from ``numpy.random.default_rng([seed, salt, epoch, index])``
 (``salt``: a CRC of the dataset's size and first image path, so two datasets mixed under one seed do not share
 augmentation draws): it depends on the dataset, its seed, the epoch and the index only, never on the worker
-or process that loads it, nor on the number of workers or GPUs. Call :meth:`set_epoch` before each epoch; the epoch lives in a shared-memory tensor, so
-DataLoader workers (forked, spawned or ``persistent_workers=True``) see it as long as it is set before the
-epoch's iterator is created.
+or process that loads it, nor on the number of workers or GPUs. Call :meth:`set_epoch` before each epoch; the
+epoch lives in a shared-memory tensor, so DataLoader workers (forked, spawned, or ``persistent_workers=True``)
+see it as long as it is set before the epoch's iterator is created.
+
+**OpenCV threads.** Do not call ``cv2.setNumThreads`` in a forked worker (e.g. in ``worker_init_fn``) once
+the parent process has used OpenCV: its thread pool's inherited condition variables make the call hang forever.
 
 **Unreadable images.** During training (``skip_bad=True``, the default when ``train``) a missing, corrupt or
 truncated image is logged (``logging.warning`` with its path, once per worker process), and the next record
