@@ -1,0 +1,221 @@
+"""Inputs of the estimator and the demo: finding them (image, folder, glob, video) and reading them as BGR.
+
+* **Pixels**: every image leaves this module as an ``(H, W, 3)`` ``uint8`` **BGR** array (OpenCV's order). 8-bit
+  grey ``(H, W)``/``(H, W, 1)`` and BGRA ``(H, W, 4)`` arrays are converted once; a BGR array with packed pixels
+  is returned as it is (no copy), so a huge image is never duplicated here.
+* **Discovery** (:func:`discover_inputs`): an existing file (a video by its extension, anything else is tried as
+  an image), a folder (its visible files, in natural order, not recursive), or a glob pattern. Each found path
+  becomes an :class:`InputItem`; a missing path or an empty pattern becomes an item that carries its error, so a
+  caller can report it and carry on with the others.
+* **Errors** are :class:`MediaError` (a ``ValueError``) whose message starts with the input's path and says what
+  is wrong with it: missing, empty (0 bytes), a truncated JPEG, not decodable as an image, not 8-bit, too small,
+  a video that cannot be opened or that ends before its announced frame count.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+#: File extensions read as images when found in a folder or glob (other extensions are still tried).
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".jp2")
+#: File extensions read as videos.
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
+#: Frame rate written when a video does not report one (frames per second).
+DEFAULT_FPS = 25.0
+_JPEG_TAIL_BYTES = 1024
+
+
+class MediaError(ValueError):
+    """An input cannot be used; the message names the input (path or array) and the reason."""
+
+
+@dataclass(frozen=True)
+class InputItem:
+    """One input found by :func:`discover_inputs`: ``path``, ``kind`` (``"image"`` or ``"video"``) and, when the
+    input is already known to be unusable (missing path, pattern without a match), ``error``."""
+
+    path: Path
+    kind: str
+    error: str | None = None
+
+
+def _natural_key(path: Path) -> list:
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path.name)]
+
+
+def input_kind(path: str | os.PathLike) -> str:
+    """``"video"`` for a video file extension (:data:`VIDEO_EXTENSIONS`), else ``"image"``."""
+    return "video" if Path(path).suffix.lower() in VIDEO_EXTENSIONS else "image"
+
+
+def discover_inputs(spec: str | os.PathLike | Sequence[str | os.PathLike]) -> list[InputItem]:
+    """The inputs named by ``spec``: a file, a folder, a glob pattern, or a list of those (in the given order).
+
+    A folder contributes its visible regular files (hidden ``.*`` files and sub-folders are skipped), sorted in
+    natural order (``img2`` before ``img10``); files with an unknown extension are kept and tried as images, so a
+    stray non-image file is reported rather than silently skipped. A missing path or a pattern that matches
+    nothing yields one item with ``error`` set. Duplicates are removed (first occurrence kept).
+    """
+    specs = [spec] if isinstance(spec, (str, os.PathLike)) else list(spec)
+    items: list[InputItem] = []
+    seen: set[Path] = set()
+
+    def add(item: InputItem) -> None:
+        key = item.path.resolve() if item.error is None else item.path
+        if key not in seen:
+            seen.add(key)
+            items.append(item)
+
+    for s in specs:
+        path = Path(s)
+        if path.is_dir():
+            files = sorted((p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")),
+                           key=_natural_key)
+            if not files:
+                add(InputItem(path, "image", f"{path}: the folder holds no files"))
+            for p in files:
+                add(InputItem(p, input_kind(p)))
+        elif path.exists():
+            add(InputItem(path, input_kind(path)))
+        elif any(c in str(s) for c in "*?["):
+            matches = sorted((Path(m) for m in glob.glob(str(s))), key=lambda p: (str(p.parent), _natural_key(p)))
+            files = [m for m in matches if m.is_file()]
+            if not files:
+                add(InputItem(path, "image", f"{s}: no file matches this pattern"))
+            for p in files:
+                add(InputItem(p, input_kind(p)))
+        else:
+            add(InputItem(path, input_kind(path), f"{path}: no such file or folder"))
+    return items
+
+
+def to_bgr(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """An 8-bit grey ``(H, W)``/``(H, W, 1)``, BGR ``(H, W, 3)`` or BGRA ``(H, W, 4)`` array as BGR ``uint8``.
+
+    A BGR array whose pixels are packed (each row contiguous) is returned unchanged, without a copy; any other
+    layout or channel count is converted once. The caller must not modify the result if it wants its input
+    intact. Raises :class:`MediaError` naming ``name`` for another dtype, shape or an empty image.
+    """
+    if not isinstance(image, np.ndarray):
+        raise MediaError(f"{name}: expected a numpy array, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise MediaError(f"{name}: expected 8-bit pixels (uint8), got dtype {image.dtype}; scale the image "
+                         f"to 0..255 and cast it to uint8")
+    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3, 4)):
+        if image.shape[0] == 0 or image.shape[1] == 0:
+            raise MediaError(f"{name}: the image is empty (shape {image.shape})")
+    else:
+        raise MediaError(f"{name}: expected an (H, W) grey, (H, W, 3) BGR or (H, W, 4) BGRA image, got shape "
+                         f"{image.shape}")
+    if image.ndim == 2 or image.shape[2] == 1:
+        return cv2.cvtColor(np.ascontiguousarray(image.reshape(image.shape[:2])), cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_BGRA2BGR)
+    packed = image.strides[2] == 1 and image.strides[1] == 3 and image.strides[0] > 0
+    return image if packed else np.ascontiguousarray(image)
+
+
+def _check_jpeg_complete(path: Path, size: int) -> None:
+    """Raise when a JPEG file lacks its end-of-image marker (FF D9) near its end: OpenCV decodes a truncated
+    JPEG without an error (the missing rows come out grey), so this is the only way to notice."""
+    with open(path, "rb") as f:
+        head = f.read(2)
+        if head != b"\xff\xd8":
+            return  # not a JPEG stream (whatever the extension says); the decoder decides
+        f.seek(max(0, size - _JPEG_TAIL_BYTES))
+        tail = f.read()
+    if b"\xff\xd9" not in tail:
+        raise MediaError(f"{path}: truncated JPEG (the end-of-image marker is missing; the file is cut short "
+                         f"at {size} bytes)")
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as ``(H, W, 3)`` BGR ``uint8`` (grey and BGRA files are converted; EXIF orientation is
+    applied; 16-bit files are scaled to 8 bits by OpenCV).
+
+    Raises :class:`MediaError` naming the file: missing, a folder, 0 bytes, a truncated JPEG, or not decodable.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise MediaError(f"{p}: no such file")
+    if not p.is_file():
+        raise MediaError(f"{p}: not a regular file")
+    size = p.stat().st_size
+    if size == 0:
+        raise MediaError(f"{p}: the file is empty (0 bytes)")
+    try:
+        _check_jpeg_complete(p, size)
+    except OSError as exc:
+        raise MediaError(f"{p}: cannot be read ({exc.strerror or exc})") from None
+    img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+    if img is None:
+        raise MediaError(f"{p}: cannot be decoded as an image (not an image file, corrupt, or an unsupported "
+                         f"format; {size} bytes)")
+    return img
+
+
+class VideoReader:
+    """Frames of a video file as BGR ``uint8`` arrays, with the facts a writer needs.
+
+    ``fps`` (frames per second; :data:`DEFAULT_FPS` when the file reports none), ``frame_count`` (announced by
+    the container; 0 when unknown), ``size`` = (W, H) px. Iterating yields ``(index, frame)``; afterwards
+    ``frames_read`` is the count and :meth:`check_complete` raises if the video ended early. Use as a context
+    manager (or call :meth:`close`).
+    """
+
+    def __init__(self, path: str | os.PathLike, fallback_fps: float = DEFAULT_FPS) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise MediaError(f"{self.path}: no such file")
+        if self.path.stat().st_size == 0:
+            raise MediaError(f"{self.path}: the file is empty (0 bytes)")
+        self._cap = cv2.VideoCapture(str(self.path))
+        if not self._cap.isOpened():
+            self._cap.release()
+            raise MediaError(f"{self.path}: cannot be opened as a video (corrupt, truncated or an unsupported "
+                             f"codec)")
+        fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.fps = fps if np.isfinite(fps) and 0.0 < fps <= 1000.0 else float(fallback_fps)
+        self.fps_reported = fps if np.isfinite(fps) and fps > 0 else None
+        count = self._cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        self.frame_count = int(count) if np.isfinite(count) and count > 0 else 0
+        self.size = (int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        self.frames_read = 0
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        while True:
+            try:
+                ok, frame = self._cap.read()
+            except cv2.error as exc:
+                raise MediaError(f"{self.path}: decoding failed after {self.frames_read} frames "
+                                 f"({str(exc).strip()})") from None
+            if not ok or frame is None:
+                return
+            index = self.frames_read
+            self.frames_read += 1
+            yield index, to_bgr(frame, f"{self.path} frame {index}")
+
+    def check_complete(self) -> None:
+        """Raise :class:`MediaError` if no frame was read, or fewer than the container announced (one frame of
+        slack for containers whose count is estimated)."""
+        if self.frames_read == 0:
+            raise MediaError(f"{self.path}: no frame could be decoded")
+        if self.frame_count and self.frames_read + 1 < self.frame_count:
+            raise MediaError(f"{self.path}: the video ended early: {self.frames_read} of {self.frame_count} "
+                             f"announced frames could be read (truncated or corrupt file)")
+
+    def close(self) -> None:
+        self._cap.release()
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

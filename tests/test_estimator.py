@@ -1,0 +1,322 @@
+"""The end-to-end estimator: result schema, inputs, intrinsics, batching, pose NMS, bundles (tiny random networks)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import resource
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from posenet3d.checkpoint import CheckpointError, save_snapshot
+from posenet3d.config import ModelConfig
+from posenet3d.estimator import (BUNDLE_FILE, DEFAULT_FOCAL_PX, Estimator, EstimatorError, Intrinsics, build_network,
+                                 read_bundle, resolve_intrinsics, save_bundle)
+from posenet3d.media import MediaError
+from posenet3d.preprocess import normalize_input
+from posenet3d.skeletons import MUCO
+
+DET_INPUT = 64  # detector input px → 16×16 output maps
+POSE_CFG = ModelConfig(task="posenet", backbone_depth=18, backbone_width=0.25, pretrained="none", input_size=64,
+                       depth_dim=8, head_channels=16)
+ROOT_CFG = ModelConfig(task="rootnet", backbone_depth=18, backbone_width=0.25, pretrained="none", input_size=64,
+                       head_channels=16)
+DET_CFG = ModelConfig(task="centernet", arch="res_18", backbone_width=0.25, head_conv=8, input_size=DET_INPUT)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Run these tiny networks on one intra-op thread (restored afterwards): on a busy shared CPU, multi-thread
+    barriers make tiny convolutions up to ~100x slower."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+class BlobDetector(nn.Module):
+    """A stand-in CenterNet: one centre peak per given box, in output px of the 16×16 maps (``(cx, cy, w, h)``,
+    integer centres), so the real decode path yields exactly these boxes."""
+
+    def __init__(self, boxes_out: list[tuple[int, int, float, float]]) -> None:
+        super().__init__()
+        self.boxes = boxes_out
+        self.dummy = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        b, _, h, w = x.shape
+        hm = torch.full((b, 1, h // 4, w // 4), -10.0)
+        wh = torch.zeros((b, 2, h // 4, w // 4))
+        for cx, cy, bw, bh in self.boxes:
+            hm[:, 0, cy, cx] = 5.0
+            wh[:, 0, cy, cx], wh[:, 1, cy, cx] = bw, bh
+        return {"hm": hm, "wh": wh, "reg": torch.zeros((b, 2, h // 4, w // 4))}
+
+
+def lively(net: nn.Module) -> nn.Module:
+    """Re-draw the head weights (initialised near zero) so the outputs depend clearly on the image: He-normal
+    deconvolutions, and final 1×1 convolutions scaled for logits of standard deviation ~1 (γ ∈ ~[0.8, 1.2])."""
+    for name, m in net.named_modules():
+        if isinstance(m, nn.ConvTranspose2d):
+            nn.init.normal_(m.weight, std=(2.0 / m.weight[0].numel()) ** 0.5)
+    finals = {"head.final_layer": 1.0, "root.xy_layer": 1.0, "root.depth_layer": 0.1}
+    rms = {}
+    hooks = [m.register_forward_hook(lambda mod, inp, out, n=n: rms.__setitem__(n, inp[0].pow(2).mean().sqrt()))
+             for n, m in net.named_modules() if n in finals]
+    x = normalize_input(torch.rand(4, 3, 64, 64) * 255)
+    with torch.no_grad():
+        net.eval()(x) if not hasattr(net, "root") else net.eval()(x, torch.full((4,), 5000.0))
+        for h in hooks:
+            h.remove()
+        for n, m in net.named_modules():
+            if n in finals:
+                nn.init.normal_(m.weight, std=finals[n] / (float(rms[n]) * m.weight.shape[1] ** 0.5))
+    return net
+
+
+@pytest.fixture(scope="module")
+def nets():
+    torch.manual_seed(0)
+    return lively(build_network(ROOT_CFG)), lively(build_network(POSE_CFG))
+
+
+def make_estimator(nets, boxes_out=((5, 8, 4.0, 9.0), (11, 8, 4.0, 8.0)), **options) -> Estimator:
+    root, pose = nets
+    return Estimator(BlobDetector(list(boxes_out)), root, pose, pose_cfg=POSE_CFG, root_cfg=ROOT_CFG,
+                     det_input_size=DET_INPUT, **options)
+
+
+def sample_image(size: int = 128) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+    return cv2.GaussianBlur(img, (5, 5), 0)
+
+
+def test_result_schema_units_and_joint_names(nets):
+    est = make_estimator(nets)
+    img = sample_image(128)  # 16×16 maps over 128 px: 8 image px per output px
+    res = est.estimate(img)
+    assert len(res) == 2
+    assert res.joint_names == MUCO.joints_name and len(res.joint_names) == 21
+    assert res.skeleton == MUCO.skeleton
+    assert res.image_size == (128, 128)
+    np.testing.assert_allclose(res.intrinsics.matrix, [[1500, 0, 64], [0, 1500, 64], [0, 0, 1]])
+    assert "default" in res.intrinsics.source
+    # boxes come back in image px: centre (5, 8) output px, size (4, 9) output px; 8 image px per output px
+    by_x = sorted(res, key=lambda p: p.bbox[0])
+    np.testing.assert_allclose(by_x[0].bbox, [(5 - 2) * 8, (8 - 4.5) * 8, 4 * 8, 9 * 8], atol=1e-3)
+    for p in res:
+        assert p.bbox.shape == (4,) and p.root_cam_mm.shape == (3,)
+        assert p.joints_cam_mm.shape == (21, 3) and p.joints_2d_px.shape == (21, 2)
+        assert 0.99 < p.score <= 1.0
+        assert np.all(np.isfinite(p.joints_cam_mm)) and p.root_cam_mm[2] > 0
+        # joints lie within the depth range around RootNet's root and project back onto the 2D joints
+        assert np.all(np.abs(p.joints_cam_mm[:, 2] - p.root_cam_mm[2]) <= 1000.0 + 1e-6)
+        proj = p.joints_cam_mm[:, :2] / p.joints_cam_mm[:, 2:] * 1500.0 + 64.0
+        np.testing.assert_allclose(proj, p.joints_2d_px, atol=1e-6)
+        # the 2D joints lie inside the processed (crop) box
+        x, y, w, h = p.crop_box
+        assert np.all(p.joints_2d_px[:, 0] >= x - 1e-6) and np.all(p.joints_2d_px[:, 0] <= x + w)
+    assert set(res.timings_ms) >= {"detector", "rootnet", "posenet", "total"}
+    assert res.timings_ms["total"] >= res.timings_ms["posenet"] > 0
+    d = json.loads(json.dumps(res.to_dict(), allow_nan=False))
+    assert set(d) == {"units", "image_size", "intrinsics", "people", "joint_names", "skeleton", "timings_ms"}
+    assert "mm" in d["units"]["joints_cam_mm"] and "px" in d["units"]["joints_2d_px"]
+    assert set(d["people"][0]) == {"bbox", "score", "root_cam_mm", "joints_cam_mm", "joints_2d_px"}
+    assert np.asarray(d["people"][0]["joints_cam_mm"]).shape == (21, 3)
+    assert d["intrinsics"]["fx"] == 1500.0 and np.asarray(d["intrinsics"]["K"]).shape == (3, 3)
+
+
+def test_nobody_gives_an_empty_result(nets):
+    res = make_estimator(nets, boxes_out=()).estimate(sample_image(96))
+    assert len(res) == 0 and list(res) == [] and res.to_dict()["people"] == []
+    assert res.joint_names == MUCO.joints_name
+    # a random CenterNet (centre probabilities ≈ 0.1) finds nobody at the default threshold either
+    torch.manual_seed(1)
+    root, pose = nets
+    est = Estimator(build_network(DET_CFG), root, pose, pose_cfg=POSE_CFG, root_cfg=ROOT_CFG, det_input_size=64)
+    assert len(est.estimate(sample_image(96))) == 0
+
+
+def test_grey_and_bgra_inputs_equal_their_bgr_versions(nets, tmp_path):
+    est = make_estimator(nets)
+    bgr = sample_image(128)
+    grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    r_grey = est.estimate(grey)
+    r_grey_bgr = est.estimate(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR))
+    bgra = np.dstack([bgr, np.full(bgr.shape[:2], 77, np.uint8)])
+    r_bgra, r_bgr = est.estimate(bgra), est.estimate(bgr)
+    for a, b in ((r_grey, r_grey_bgr), (r_bgra, r_bgr)):
+        assert len(a) == len(b) == 2
+        for pa, pb in zip(a, b):
+            np.testing.assert_allclose(pa.joints_cam_mm, pb.joints_cam_mm, rtol=1e-6)
+    assert est.estimate(grey[:, :, None]).people[0].joints_cam_mm.shape == (21, 3)
+    cv2.imwrite(str(tmp_path / "img.png"), bgr)  # a path works too
+    r_path = est.estimate(tmp_path / "img.png")
+    np.testing.assert_allclose(r_path[0].joints_cam_mm, r_bgr[0].joints_cam_mm, rtol=1e-6)
+
+
+def test_bad_images_raise_clear_errors(nets):
+    est = make_estimator(nets)
+    with pytest.raises(MediaError, match=r"1x1 px, too small"):
+        est.estimate(np.zeros((1, 1, 3), np.uint8))
+    with pytest.raises(MediaError, match="8-bit"):
+        est.estimate(np.zeros((64, 64, 3), np.float32))
+    with pytest.raises(MediaError, match="empty"):
+        est.estimate(np.zeros((0, 64, 3), np.uint8))
+    with pytest.raises(MediaError, match="shape"):
+        est.estimate(np.zeros((64, 64, 2), np.uint8))
+    with pytest.raises(MediaError, match="no such file"):
+        est.estimate("/nonexistent/picture.jpg")
+
+
+def test_focal_scales_root_depth_linearly(nets):
+    est = make_estimator(nets)
+    img = sample_image(128)
+    base = est.estimate(img)
+    double = est.estimate(img, focal=2 * DEFAULT_FOCAL_PX)
+    for a, b in zip(base, double):
+        assert b.root_cam_mm[2] == pytest.approx(2 * a.root_cam_mm[2], rel=1e-5)
+        # root-relative depths do not change, and 2D joints neither
+        np.testing.assert_allclose(b.joints_cam_mm[:, 2] - b.joints_cam_mm[0, 2],
+                                   a.joints_cam_mm[:, 2] - a.joints_cam_mm[0, 2], atol=1e-3)
+        np.testing.assert_allclose(a.joints_2d_px, b.joints_2d_px, atol=1e-6)
+    assert double.intrinsics.fx == 3000.0 and double.intrinsics.cx == 64.0
+    # the same camera given as K or as (fx, fy, cx, cy) gives the same result
+    k = est.estimate(img, intrinsics=[[3000, 0, 64], [0, 3000, 64], [0, 0, 1]])
+    t = est.estimate(img, intrinsics=(3000, 3000, 64, 64))
+    for a, b, c in zip(double, k, t):
+        np.testing.assert_allclose(a.joints_cam_mm, b.joints_cam_mm, rtol=1e-9)
+        np.testing.assert_allclose(a.joints_cam_mm, c.joints_cam_mm, rtol=1e-9)
+    # an off-centre principal point moves x, y but not Z
+    shifted = est.estimate(img, intrinsics=(1500, 1500, 30, 90))
+    a, s = base[0], shifted[0]
+    assert s.root_cam_mm[2] == pytest.approx(a.root_cam_mm[2], rel=1e-6)
+    assert s.joints_cam_mm[0, 0] > a.joints_cam_mm[0, 0] and s.joints_cam_mm[0, 1] < a.joints_cam_mm[0, 1]
+
+
+def test_resolve_intrinsics_rules():
+    d = resolve_intrinsics(640, 392)
+    assert (d.fx, d.fy, d.cx, d.cy) == (1500.0, 1500.0, 320.0, 196.0)  # the reference demo's camera
+    assert resolve_intrinsics(640, 392, focal=(1000, 1100)).focal.tolist() == [1000.0, 1100.0]
+    given = Intrinsics(1, 2, 3, 4)
+    assert resolve_intrinsics(10, 10, intrinsics=given) is given
+    for bad, match in (({"intrinsics": (1, 1, 1, 1), "focal": 5}, "not both"),
+                       ({"focal": -3}, "positive"), ({"intrinsics": [[1, 0.5, 0], [0, 1, 0], [0, 0, 1]]}, "skew"),
+                       ({"intrinsics": (1, 2, 3)}, "shape")):
+        with pytest.raises(EstimatorError, match=match):
+            resolve_intrinsics(100, 100, **bad)
+
+
+def test_batched_equals_crop_by_crop(nets):
+    est = make_estimator(nets, flip_test=True, batch_size=3)  # 5 people: batches of 3 + 2, flip in the batch
+    img = sample_image(160)
+    boxes = [[10, 10, 40, 80], [60, 20, 50, 90], [100, 5, 30, 70], [5, 90, 60, 60], [120, 100, 30, 50]]
+    batched = est.estimate_from_boxes(img, boxes, focal=1200)
+    single = est.estimate_from_boxes(img, boxes, focal=1200, per_crop=True)
+    assert len(batched) == len(single) == 5
+    for a, b in zip(batched, single):
+        np.testing.assert_allclose(a.root_cam_mm, b.root_cam_mm, rtol=1e-4)
+        np.testing.assert_allclose(a.joints_cam_mm, b.joints_cam_mm, rtol=1e-4, atol=1e-2)
+        np.testing.assert_allclose(a.joints_2d_px, b.joints_2d_px, atol=1e-3)
+    # the flip test is really applied: it changes the result
+    no_flip = make_estimator(nets, flip_test=False).estimate_from_boxes(img, boxes, focal=1200)
+    assert not np.allclose(no_flip[0].joints_2d_px, batched[0].joints_2d_px)
+
+
+def test_pose_nms_drops_duplicate_people(nets):
+    img = sample_image(160)
+    boxes = [[20, 10, 50, 100], [20, 10, 50, 100], [100, 30, 40, 90]]
+    plain = make_estimator(nets).estimate_from_boxes(img, boxes, scores=[0.9, 0.8, 0.7])
+    nms = make_estimator(nets, pose_nms=True).estimate_from_boxes(img, boxes, scores=[0.9, 0.8, 0.7])
+    assert len(plain) == 3 and len(nms) == 2
+    assert [p.score for p in nms] == [pytest.approx(0.9), pytest.approx(0.7)]
+
+
+def test_max_people_and_degenerate_boxes(nets):
+    est = make_estimator(nets, max_people=1)
+    assert len(est.estimate(sample_image(128))) == 1
+    img = sample_image(64)
+    res = make_estimator(nets).estimate_from_boxes(img, [[10, 10, 0, 20], [500, 500, 10, 10], [5, 5, 20, 40]])
+    assert len(res) == 1  # a zero-width box and one outside the image are dropped
+
+
+def test_huge_image_runs_without_copying_it(nets):
+    est = make_estimator(nets, boxes_out=((8, 8, 4.0, 8.0),))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
+    huge = np.zeros((8000, 8000, 3), np.uint8)  # 192 MB of untouched (unmapped) zero pages
+    res = est.estimate(huge)
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert len(res) == 1 and res.image_size == (8000, 8000)
+    np.testing.assert_allclose(res[0].bbox, [3000, 2000, 2000, 4000], atol=10)  # 500 image px per output px
+    assert grown_mb < 120, f"peak memory grew by {grown_mb:.0f} MB: the image was copied"
+
+
+def test_bundle_round_trip_fp16(nets, tmp_path):
+    root, pose = nets
+    torch.manual_seed(2)
+    det = build_network(DET_CFG)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "README.md").write_text("bundled model")
+    info = save_bundle(folder, {"detector": DET_CFG, "rootnet": ROOT_CFG, "posenet": POSE_CFG},
+                       {"detector": det, "rootnet": root, "posenet": pose}, options={"flip_test": False})
+    assert info.total_bytes == sum(p.stat().st_size for p in folder.iterdir() if p.name != "README.md")
+    assert (folder / "README.md").read_text() == "bundled model"  # other files survive
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporaries left
+    stored = torch.load(folder / "posenet.pth", weights_only=True)
+    assert stored["head.final_layer.weight"].dtype == torch.float16
+    est = Estimator.from_bundle(folder, max_people=4)
+    assert est.flip_test is False and est.max_people == 4 and est.det_input_size == DET_INPUT
+    p_loaded = dict(est.posenet.named_parameters())["head.final_layer.weight"]
+    assert p_loaded.dtype == torch.float32
+    np.testing.assert_allclose(p_loaded.detach().numpy(),
+                               pose.head.final_layer.weight.detach().half().float().numpy())
+    # a corrupted weight file is caught by its recorded hash
+    data = bytearray((folder / "rootnet.pth").read_bytes())
+    data[-10] ^= 0xFF
+    (folder / "rootnet.pth").write_bytes(bytes(data))
+    with pytest.raises(EstimatorError, match="rootnet.pth.*SHA-256"):
+        Estimator.from_bundle(folder)
+    # a network that does not fit its config is refused before anything is written
+    with pytest.raises(CheckpointError, match="posenet network does not fit"):
+        save_bundle(tmp_path / "other", {"detector": DET_CFG, "rootnet": ROOT_CFG,
+                                             "posenet": dataclasses.replace(POSE_CFG, depth_dim=4)}, {"detector": det, "rootnet": root, "posenet": pose})
+    assert not (tmp_path / "other").exists()
+
+
+def test_bundle_errors_name_the_file(tmp_path):
+    with pytest.raises(EstimatorError, match="estimator.yaml does not exist"):
+        read_bundle(tmp_path)
+    (tmp_path / BUNDLE_FILE).write_text("detector: {weights: centernet.pth, model: {task: posenet}}\n")
+    with pytest.raises(EstimatorError, match=r"detector.model.task.*'posenet'"):
+        read_bundle(tmp_path)
+    (tmp_path / BUNDLE_FILE).write_text("options: {nonsense: 1}\n" + "".join(
+        f"{p}: {{weights: {p}.pth, model: {{task: {t}}}}}\n"
+        for p, t in (("detector", "centernet"), ("rootnet", "rootnet"), ("posenet", "posenet"))))
+    with pytest.raises(EstimatorError, match="detector weights .*detector.pth do not exist"):
+        read_bundle(tmp_path)
+
+
+def test_from_files_reads_published_style_snapshots(nets, tmp_path):
+    root, pose = nets
+    det = build_network(DET_CFG)
+    for name, net in (("root.pth.tar", root), ("pose.pth.tar", pose)):  # DataParallel-style published layout
+        save_snapshot(tmp_path / name, {"epoch": 3, "network": {f"module.{k}": v for k, v in
+                                                                 net.state_dict().items()}})
+    save_snapshot(tmp_path / "det.pth", {"epoch": 1, "state_dict": det.state_dict()})
+    est = Estimator.from_files(tmp_path / "det.pth", tmp_path / "root.pth.tar", tmp_path / "pose.pth.tar",
+                               det_cfg=DET_CFG, pose_cfg=POSE_CFG, root_cfg=ROOT_CFG, flip_test=False)
+    assert est.det_input_size == DET_INPUT and not est.flip_test
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        np.testing.assert_allclose(est.posenet(x).numpy(), pose(x).numpy(), rtol=1e-5, atol=1e-5)
+    with pytest.raises(CheckpointError, match="pose.pth.tar"):  # the published R50 layout does not fit a tiny file
+        Estimator.from_files(tmp_path / "det.pth", tmp_path / "root.pth.tar", tmp_path / "pose.pth.tar",
+                             det_cfg=DET_CFG, root_cfg=ROOT_CFG)
+    with pytest.raises(EstimatorError, match="unknown estimator option"):
+        make_estimator(nets).from_files(tmp_path / "det.pth", tmp_path / "root.pth.tar", tmp_path / "pose.pth.tar",
+                                        det_cfg=DET_CFG, pose_cfg=POSE_CFG, root_cfg=ROOT_CFG, flip=True)
