@@ -1,0 +1,45 @@
+"""Package three trained networks into an estimator bundle (the format ``Estimator.from_bundle`` reads).
+
+    python main/make_bundle.py --detector cfg/synthetic_centernet.yaml:PATH --rootnet cfg/synthetic_rootnet.yaml:PATH \\
+        --posenet cfg/synthetic_posenet.yaml:PATH --out demo/model
+
+Each argument is ``CONFIG:SNAPSHOT``; weights are stored in fp16 (``--dtype float32`` to keep them as trained).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+
+from posenet3d.checkpoint import CheckpointError, load_weights
+from posenet3d.config import ConfigError, load_config
+from posenet3d.estimator import EstimatorError, save_bundle
+from posenet3d.tasks import get_task
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for part in ("detector", "rootnet", "posenet"):
+        p.add_argument(f"--{part}", required=True, metavar="CONFIG:SNAPSHOT")
+    p.add_argument("--out", default="demo/model")
+    p.add_argument("--dtype", choices=["float16", "float32"], default="float16")
+    args = p.parse_args(argv)
+    cfgs, models = {}, {}
+    try:
+        for part in ("detector", "rootnet", "posenet"):
+            cfg_path, _, weights = getattr(args, part).partition(":")
+            cfg = load_config(cfg_path)
+            model = get_task(cfg.model.task).build_model(cfg, for_training=False)
+            load_weights(model, weights)
+            cfgs[part], models[part] = cfg, model
+        info = save_bundle(args.out, cfgs, models, dtype=getattr(torch, args.dtype))
+    except (ConfigError, CheckpointError, EstimatorError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {info.folder}: {info.total_bytes / 1e6:.1f} MB ({', '.join(f"{k} {v / 1e6:.1f} MB" for k, v in info.files.items())})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
