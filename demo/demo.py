@@ -249,6 +249,19 @@ def process_video(est: Estimator, item: InputItem, out_dir: Path, base: str, cam
     return f"{frames} frames at {fps:g} fps, {people_total} person detections → {video_path.name}, {lines_path.name}"
 
 
+def sidecar_camera(path: Path) -> dict:
+    """Intrinsics from ``<image stem>.camera.json`` beside an image (``{"intrinsics": [fx, fy, cx, cy]}`` px),
+    used when the command line gives none; the bundled demo images carry theirs this way."""
+    side = Path(path).with_name(Path(path).stem + ".camera.json")
+    if not side.is_file():
+        return {}
+    try:
+        values = json.loads(side.read_text())["intrinsics"]
+        return {"intrinsics": tuple(float(v) for v in values)}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MediaError(f"{side}: expected {{\"intrinsics\": [fx, fy, cx, cy]}} ({exc})") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -282,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
             if item.kind == "video":
                 summary = process_video(est, item, out_dir, bases[item.path], camera, args.video_3d)
             else:
-                summary = process_image(est, item, out_dir, bases[item.path], camera)
+                summary = process_image(est, item, out_dir, bases[item.path], camera or sidecar_camera(item.path))
         except (MediaError, EstimatorError, ValueError, OSError, cv2.error) as exc:
             message = str(exc).strip()
             if not message.startswith(str(item.path)):

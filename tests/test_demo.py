@@ -238,3 +238,14 @@ def test_read_image_errors_name_the_file(tmp_path):
     (tmp_path / "zero.mp4").write_bytes(b"")
     with pytest.raises(MediaError, match="zero.mp4: the file is empty"):
         VideoReader(tmp_path / "zero.mp4")
+
+
+def test_sidecar_camera_json(tmp_path):
+    module = demo
+    img = tmp_path / "a.jpg"
+    assert module.sidecar_camera(img) == {}
+    (tmp_path / "a.camera.json").write_text('{"intrinsics": [500, 510, 320, 240]}')
+    assert module.sidecar_camera(img) == {"intrinsics": (500.0, 510.0, 320.0, 240.0)}
+    (tmp_path / "a.camera.json").write_text('{"focal": 3}')
+    with pytest.raises(MediaError, match=r"a\.camera\.json"):
+        module.sidecar_camera(img)
