@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, CheckpointError, EstimatorError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote {info.folder}: {info.total_bytes / 1e6:.1f} MB ({', '.join(f"{k} {v / 1e6:.1f} MB" for k, v in info.files.items())})")
+    sizes = ", ".join(f"{name} {size / 1e6:.1f} MB" for name, size in info.files.items())
+    print(f"wrote {info.folder}: {info.total_bytes / 1e6:.1f} MB ({sizes})")
     return 0
 
 

@@ -4,8 +4,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from posenet3d.config import load_config
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """Run the suite's tiny networks on one intra-op thread (restored afterwards): on a busy shared 2-core CPU,
+    multi-thread barriers make tiny convolutions many times slower."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="session")

@@ -28,16 +28,6 @@ def load_demo():
 demo = load_demo()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Run these tiny networks on one intra-op thread (restored afterwards): on a busy shared CPU, multi-thread
-    barriers make tiny convolutions up to ~100x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> Path:
     """A tiny bundle whose detector reports people everywhere (constant centre score 0.95, boxes 5×10 output

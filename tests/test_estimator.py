@@ -27,16 +27,6 @@ ROOT_CFG = ModelConfig(task="rootnet", backbone_depth=18, backbone_width=0.25, p
 DET_CFG = ModelConfig(task="centernet", arch="res_18", backbone_width=0.25, head_conv=8, input_size=DET_INPUT)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Run these tiny networks on one intra-op thread (restored afterwards): on a busy shared CPU, multi-thread
-    barriers make tiny convolutions up to ~100x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 class BlobDetector(nn.Module):
     """A stand-in CenterNet: one centre peak per given box, in output px of the 16×16 maps (``(cx, cy, w, h)``,
     integer centres), so the real decode path yields exactly these boxes."""

@@ -20,7 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from ..geometry import process_bbox
-from .base import DatasetError
+from collections.abc import Callable
+
+from ..skeletons import JointSet
+from .base import DatasetError, PersonRecord
 from .jsonio import describe, get_array, get_int, load_json
 
 
@@ -111,3 +114,26 @@ def select_box_source(dataset: str, use_gt_info: bool, bbox_root_file: Path | st
         return "bbox", read_bbox_file(bbox_file, dataset), Path(bbox_file)
     path = default_bbox_root_file if bbox_root_file is None else Path(bbox_root_file)
     return "bbox_root", read_bbox_root_file(path, dataset), path
+
+
+def detection_records(detections: dict[int, list[Detection]], box_file: Path | str | None, db,
+                      image_info: Callable[[object, int], tuple], joint_set: JointSet, has_depth: bool
+                      ) -> list[PersonRecord]:
+    """One :class:`PersonRecord` per usable detection, in file order, with zero joints (no ground truth):
+    ``image_info(db, image_id)`` gives ``(img_path, size, focal, princpt, extra)``; boxes via
+    :func:`detection_box`; ``root_cam`` from the file when it has one (RootNet output)."""
+    j = joint_set.joint_num
+    records = []
+    for det in in_file_order(detections):
+        db.image(det.image_id, f"entry[{det.index}] of {box_file}")
+        img_path, size, focal, princpt, extra = image_info(db, det.image_id)
+        bbox = detection_box(det, *size)
+        if bbox is None:
+            continue
+        records.append(PersonRecord(
+            img_path=img_path, img_id=det.image_id, img_size=size, bbox=bbox,
+            joints_img=np.zeros((j, 3)), joints_vis=np.zeros(j, dtype=np.float32), joints_cam=None,
+            root_cam=None if det.root_cam is None else det.root_cam.copy(), focal=np.array(focal, dtype=np.float64),
+            princpt=np.array(princpt, dtype=np.float64), has_depth=has_depth, joint_set=joint_set.name,
+            root_vis=0.0, score=det.score, extra={**extra, "det_index": det.index}))
+    return records

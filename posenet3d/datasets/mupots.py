@@ -24,7 +24,7 @@ import numpy as np
 from ..geometry import process_bbox
 from ..skeletons import MUPOTS, JointSet
 from .base import DatasetError, PersonRecord, require_dir, require_field
-from .detections import detection_box, in_file_order, select_box_source
+from .detections import detection_records, select_box_source
 from .jsonio import CocoFile, describe, get_array, get_int, get_str, load_coco
 
 _FILE_NAME = re.compile(r"TS(\d+)/img_(\d+)\.\w+$")
@@ -126,18 +126,4 @@ class MuPoTS:
         return records
 
     def _load_detections(self, db: CocoFile, detections: dict) -> list[PersonRecord]:
-        j = MUPOTS.joint_num
-        records = []
-        for det in in_file_order(detections):
-            db.image(det.image_id, f"entry[{det.index}] of {self.box_file}")
-            img_path, size, focal, princpt, extra = self._image_info(db, det.image_id)
-            bbox = detection_box(det, *size)
-            if bbox is None:
-                continue
-            records.append(PersonRecord(
-                img_path=img_path, img_id=det.image_id, img_size=size, bbox=bbox,
-                joints_img=np.zeros((j, 3)), joints_vis=np.zeros(j, dtype=np.float32), joints_cam=None,
-                root_cam=None if det.root_cam is None else det.root_cam.copy(), focal=focal, princpt=princpt,
-                has_depth=True, joint_set=MUPOTS.name, root_vis=0.0, score=det.score,
-                extra={**extra, "det_index": det.index}))
-        return records
+        return detection_records(detections, self.box_file, db, self._image_info, MUPOTS, has_depth=True)
