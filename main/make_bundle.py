@@ -4,6 +4,8 @@
         --posenet cfg/synthetic_posenet.yaml:PATH --out demo/model
 
 Each argument is ``CONFIG:SNAPSHOT``; weights are stored in fp16 (``--dtype float32`` to keep them as trained).
+``--det-thresh`` / ``--det-nms-iou`` store detector settings with the bundle (the bundled model was made with
+``--det-thresh 0.15 --det-nms-iou 0.3``).
 """
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument(f"--{part}", required=True, metavar="CONFIG:SNAPSHOT")
     p.add_argument("--out", default="demo/model")
     p.add_argument("--dtype", choices=["float16", "float32"], default="float16")
+    p.add_argument("--det-thresh", type=float, default=None, help="stored detector score threshold")
+    p.add_argument("--det-nms-iou", type=float, default=None, help="stored detector box-NMS IoU")
     args = p.parse_args(argv)
     cfgs, models = {}, {}
     try:
@@ -33,7 +37,9 @@ def main(argv: list[str] | None = None) -> int:
             model = get_task(cfg.model.task).build_model(cfg, for_training=False)
             load_weights(model, weights)
             cfgs[part], models[part] = cfg, model
-        info = save_bundle(args.out, cfgs, models, dtype=getattr(torch, args.dtype))
+        options = {k: v for k, v in (("det_score_thresh", args.det_thresh), ("det_nms_iou", args.det_nms_iou))
+                   if v is not None}
+        info = save_bundle(args.out, cfgs, models, dtype=getattr(torch, args.dtype), options=options)
     except (ConfigError, CheckpointError, EstimatorError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
