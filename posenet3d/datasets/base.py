@@ -54,6 +54,18 @@ class PersonRecord:
     extra: dict = field(default_factory=dict)
 
 
+class RecordsAdapter:
+    """What every adapter shares: ``records`` (a list of :class:`PersonRecord`) as a sequence."""
+
+    records: list[PersonRecord]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> PersonRecord:
+        return self.records[i]
+
+
 def require_dir(path: Path, dataset: str) -> Path:
     """Raise a :class:`DatasetError` naming ``path`` when a dataset folder is missing."""
     path = Path(path)

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..geometry import process_bbox
 from ..skeletons import COCO, COCO_KEYPOINT_NUM, JointSet
-from .base import PersonRecord, require_dir
+from .base import PersonRecord, RecordsAdapter, require_dir
 from .detections import detection_records, select_box_source
 from .jsonio import CocoFile, describe, get_array, get_int, get_str, load_coco
 
@@ -43,7 +43,7 @@ def add_thorax_pelvis(keypoints: np.ndarray) -> np.ndarray:
     return np.concatenate([kp, np.stack(added)], axis=0)
 
 
-class MSCOCO:
+class MSCOCO(RecordsAdapter):
     """MSCOCO 2017 person-keypoint adapter.
 
     Args:
@@ -81,12 +81,6 @@ class MSCOCO:
         db = load_coco(self.annot_path, self.name, need_annotations=detections is None)
         self.records: list[PersonRecord] = self._load_gt(db) if detections is None \
             else self._load_detections(db, detections)
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def __getitem__(self, i: int) -> PersonRecord:
-        return self.records[i]
 
     def _image_info(self, db: CocoFile, image_id: int) -> tuple:
         img = db.images[image_id]

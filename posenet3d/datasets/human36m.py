@@ -23,7 +23,7 @@ import numpy as np
 
 from ..geometry import cam2pixel, process_bbox, world2cam
 from ..skeletons import HUMAN36M, JointSet
-from .base import DatasetError, PersonRecord, require_dir
+from .base import DatasetError, PersonRecord, RecordsAdapter, require_dir
 from .detections import Detection, detection_box, select_box_source
 from .jsonio import describe, get_array, get_int, get_str, load_coco, load_json
 
@@ -50,7 +50,7 @@ def add_thorax(joints: np.ndarray) -> np.ndarray:
     return np.concatenate([joints, thorax[None]], axis=0)
 
 
-class Human36M:
+class Human36M(RecordsAdapter):
     """Human3.6M adapter.
 
     Args:
@@ -97,12 +97,6 @@ class Human36M:
         self.records: list[PersonRecord] = []
         for subject in self.subjects:
             self.records.extend(self._load_subject(subject))
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def __getitem__(self, i: int) -> PersonRecord:
-        return self.records[i]
 
     def _load_subject(self, subject: int) -> list[PersonRecord]:
         ann_dir = self.root / "annotations"

@@ -22,7 +22,7 @@ import numpy as np
 from ..geometry import process_bbox
 from ..skeletons import MPII as MPII_JOINTS
 from ..skeletons import JointSet
-from .base import PersonRecord, require_dir
+from .base import PersonRecord, RecordsAdapter, require_dir
 from .coco import DUMMY_FOCAL_PX
 from .jsonio import describe, get_array, get_int, get_str, load_coco
 
@@ -34,7 +34,7 @@ def mpii_image_path(root: Path, file_name: str) -> Path:
     return root.joinpath(*parts) if parts and parts[0] == "images" else root.joinpath("images", *parts)
 
 
-class MPII:
+class MPII(RecordsAdapter):
     """MPII adapter (training set).
 
     Args:
@@ -56,12 +56,6 @@ class MPII:
         self.split = split
         self.annot_path = self.root / "annotations" / "train.json"
         self.records: list[PersonRecord] = self._load()
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def __getitem__(self, i: int) -> PersonRecord:
-        return self.records[i]
 
     def _load(self) -> list[PersonRecord]:
         db = load_coco(self.annot_path, self.name)

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..geometry import process_bbox
 from ..skeletons import MUCO, JointSet
-from .base import PersonRecord, require_dir
+from .base import PersonRecord, RecordsAdapter, require_dir
 from .jsonio import describe, get_array, get_int, get_str, load_coco
 
 #: Minimum root-to-root distance (mm, xy and 3D) for a non-closest person to be kept.
@@ -55,7 +55,7 @@ def select_people(roots_cam_mm: np.ndarray, min_distance_mm: float = MIN_ROOT_DI
     return keep
 
 
-class MuCo:
+class MuCo(RecordsAdapter):
     """MuCo-3DHP adapter (training set).
 
     Args:
@@ -84,12 +84,6 @@ class MuCo:
         self.min_depth, self.max_depth = min_depth, max_depth
         self.min_root_distance = float(min_root_distance)
         self.records: list[PersonRecord] = self._load()
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def __getitem__(self, i: int) -> PersonRecord:
-        return self.records[i]
 
     def _load(self) -> list[PersonRecord]:
         data_dir = self.root / "data"

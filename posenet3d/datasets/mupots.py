@@ -23,7 +23,7 @@ import numpy as np
 
 from ..geometry import process_bbox
 from ..skeletons import MUPOTS, JointSet
-from .base import DatasetError, PersonRecord, require_dir, require_field
+from .base import DatasetError, PersonRecord, RecordsAdapter, require_dir, require_field
 from .detections import detection_records, select_box_source
 from .jsonio import CocoFile, describe, get_array, get_int, get_str, load_coco
 
@@ -39,7 +39,7 @@ def parse_file_name(file_name: str) -> tuple[int, int] | None:
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
-class MuPoTS:
+class MuPoTS(RecordsAdapter):
     """MuPoTS-3D adapter (test set).
 
     Args:
@@ -75,12 +75,6 @@ class MuPoTS:
         db = load_coco(self.annot_path, self.name)
         self.records: list[PersonRecord] = self._load_gt(db) if detections is None \
             else self._load_detections(db, detections)
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def __getitem__(self, i: int) -> PersonRecord:
-        return self.records[i]
 
     def _image_info(self, db: CocoFile, image_id: int) -> tuple:
         img = db.images[image_id]
