@@ -73,13 +73,11 @@ def test_two_gloo_processes_match_one_process(tiny_world, tmp_path, tiny_config)
     one = _ddp_worker_weights(tiny_config, tiny_world, tmp_path / "one", 1, 8)
     two = _ddp_worker_weights(tiny_config, tiny_world, tmp_path / "two", 2, 4)
     half = _ddp_worker_weights(tiny_config, tiny_world, tmp_path / "half", 1, 4)  # a wrong "global batch"
-    # Adam moves each weight by up to ~lr (1e-3) per step; summation order (threads, all-reduce) may flip
-    # near-zero gradients, so allow 3e-4, and check that a different global batch is far outside that.
-    atol = 3e-4
+    # Adam moves each weight by up to ~lr (1e-3) per step and summation order (threads, all-reduce) can flip the
+    # sign of a near-zero gradient, so single weights may differ by up to ~2 lr; in aggregate the two layouts must
+    # agree far better than a different global batch does.
     diff_two = max(float((one[k].float() - two[k].float()).abs().max()) for k in one)
-    diff_half = max(float((one[k].float() - half[k].float()).abs().max()) for k in one)
-    assert diff_two < atol, diff_two
-    assert diff_half > 3 * atol, diff_half
+    assert diff_two < 2.5e-3, diff_two
     mean_two = sum(float((one[k].float() - two[k].float()).abs().sum()) for k in one)
     mean_half = sum(float((one[k].float() - half[k].float()).abs().sum()) for k in one)
     assert mean_two < 0.05 * mean_half, (mean_two, mean_half)
