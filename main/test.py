@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--weights", help="any compatible snapshot or state_dict (the published ones included)")
     p.add_argument("--gpu", default=None, help="one GPU id for testing; leave out for the CPU")
     p.add_argument("overrides", nargs="*", help="config overrides section.key=value")
-    args = p.parse_args(argv)
+    args = p.parse_intermixed_args(argv)
     try:
         gpus = parse_gpus(args.gpu)
         cfg = load_config(args.cfg, args.overrides)

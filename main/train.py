@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gpu", default=None, help="GPU ids: '0', '0-3' or '0,2'; leave out to train on the CPU")
     p.add_argument("--continue", dest="resume", action="store_true", help="resume from the latest snapshot")
     p.add_argument("overrides", nargs="*", help="config overrides section.key=value")
-    args = p.parse_args(argv)
+    args = p.parse_intermixed_args(argv)
     try:
         gpus = parse_gpus(args.gpu)
         cfg = load_config(args.cfg, args.overrides)

@@ -109,3 +109,19 @@ def test_killed_mid_run_resumes_from_intact_snapshot(tiny_world, tmp_path):
     assert res.returncode == 0, res.stderr
     assert f"starting at epoch {last_epoch + 1}" in res.stderr
     assert list_snapshots(dump)[-1][0] == last_epoch + 1
+
+
+def test_cli_overrides_may_follow_flags(tiny_world, tmp_path, capsys):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("train_cli", ROOT / "main" / "train.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    # overrides after --continue parse (and --continue with no snapshot is one clear error, exit code 2)
+    rc = cli.main(["--cfg", str(ROOT / "cfg" / "muco_posenet.yaml"), "--continue", f"output_dir={tmp_path}",
+                   "model.backbone_depth=18", "model.pretrained=none", "data.trainset_2d=[]",
+                   f"data.roots={{MuCo: {tiny_world / 'train'}}}", "data.num_workers=0"])
+    assert rc == 2
+    assert "no snapshot" in capsys.readouterr().err
+    rc = cli.main(["--cfg", str(ROOT / "cfg" / "muco_posenet.yaml"), "--gpu", "0-99", "train.lr=1e-4"])
+    assert rc == 2
+    assert "not found" in capsys.readouterr().err
