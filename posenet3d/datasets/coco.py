@@ -85,8 +85,7 @@ class MSCOCO(RecordsAdapter):
     def _image_info(self, db: CocoFile, image_id: int) -> tuple:
         img = db.images[image_id]
         path, what = db.path, db.image_what(image_id)
-        width = get_int(img, "width", path, what)
-        height = get_int(img, "height", path, what)
+        width, height = db.image_size(image_id)
         file_name = get_str(img, "file_name", path, what)
         extra = {"mat_key": f"coco_{Path(file_name).stem}", "box_source": self.box_source}
         return str(self.img_dir / file_name), (width, height), np.array(DUMMY_FOCAL_PX), \
@@ -95,9 +94,7 @@ class MSCOCO(RecordsAdapter):
     def _load_gt(self, db: CocoFile) -> list[PersonRecord]:
         path = db.path
         records = []
-        for image_id, anns in db.anns_by_image.items():
-            if not anns:
-                continue
+        for image_id, _, _, anns in db.annotated_images():
             img_path, size, focal, princpt, extra = self._image_info(db, image_id)
             for ann_index, ann in anns:
                 what = describe("annotations", ann_index, ann)

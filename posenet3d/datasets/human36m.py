@@ -108,11 +108,7 @@ class Human36M(RecordsAdapter):
         joints_3d = load_json(joint_path, self.name)
         cam_cache: dict[int, tuple[np.ndarray, ...]] = {}
         records = []
-        for image_id, anns in db.anns_by_image.items():
-            if not anns:
-                continue
-            img = db.images[image_id]
-            what = db.image_what(image_id)
+        for image_id, img, what, anns in db.annotated_images():
             frame_idx = get_int(img, "frame_idx", data_path, what)
             if frame_idx % self.sampling_ratio != 0:
                 continue

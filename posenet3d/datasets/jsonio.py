@@ -127,6 +127,18 @@ class CocoFile:
         except KeyError:
             raise DatasetError(f"{self.path}: no image with id {image_id} (referenced by {referrer})") from None
 
+    def annotated_images(self):
+        """``(image_id, image record, what, [(index, annotation), ...])`` for every image with annotations, in
+        file order (``what`` names the image record for error messages)."""
+        for image_id, anns in self.anns_by_image.items():
+            if anns:
+                yield image_id, self.images[image_id], self.image_what(image_id), anns
+
+    def image_size(self, image_id: int) -> tuple[int, int]:
+        """``(width, height)`` px of an image record (errors name the file and the record)."""
+        img, what = self.images[image_id], self.image_what(image_id)
+        return get_int(img, "width", self.path, what), get_int(img, "height", self.path, what)
+
     def num_annotations(self) -> int:
         return sum(len(v) for v in self.anns_by_image.values())
 

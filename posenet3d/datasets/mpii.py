@@ -61,13 +61,8 @@ class MPII(RecordsAdapter):
         db = load_coco(self.annot_path, self.name)
         path, j = db.path, MPII_JOINTS.joint_num
         records = []
-        for image_id, anns in db.anns_by_image.items():
-            if not anns:
-                continue
-            img = db.images[image_id]
-            what = db.image_what(image_id)
-            width = get_int(img, "width", path, what)
-            height = get_int(img, "height", path, what)
+        for image_id, img, what, anns in db.annotated_images():
+            width, height = db.image_size(image_id)
             img_path = str(mpii_image_path(self.root, get_str(img, "file_name", path, what)))
             for ann_index, ann in anns:
                 ann_what = describe("annotations", ann_index, ann)

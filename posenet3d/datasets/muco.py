@@ -23,7 +23,7 @@ import numpy as np
 from ..geometry import process_bbox
 from ..skeletons import MUCO, JointSet
 from .base import PersonRecord, RecordsAdapter, require_dir
-from .jsonio import describe, get_array, get_int, get_str, load_coco
+from .jsonio import describe, get_array, get_str, load_coco
 
 #: Minimum root-to-root distance (mm, xy and 3D) for a non-closest person to be kept.
 MIN_ROOT_DISTANCE_MM = 500.0
@@ -91,13 +91,8 @@ class MuCo(RecordsAdapter):
         db = load_coco(path, self.name)
         j, root_idx = MUCO.joint_num, MUCO.root_idx
         records = []
-        for image_id, anns in db.anns_by_image.items():
-            if not anns:
-                continue
-            img = db.images[image_id]
-            what = db.image_what(image_id)
-            width = get_int(img, "width", path, what)
-            height = get_int(img, "height", path, what)
+        for image_id, img, what, anns in db.annotated_images():
+            width, height = db.image_size(image_id)
             focal = get_array(img, "f", path, what, shape=(2,))
             princpt = get_array(img, "c", path, what, shape=(2,))
             img_path = str(data_dir / get_str(img, "file_name", path, what))

@@ -25,7 +25,7 @@ from ..geometry import process_bbox
 from ..skeletons import MUPOTS, JointSet
 from .base import DatasetError, PersonRecord, RecordsAdapter, require_dir, require_field
 from .detections import detection_records, select_box_source
-from .jsonio import CocoFile, describe, get_array, get_int, get_str, load_coco
+from .jsonio import CocoFile, describe, get_array, get_str, load_coco
 
 _FILE_NAME = re.compile(r"TS(\d+)/img_(\d+)\.\w+$")
 
@@ -79,8 +79,7 @@ class MuPoTS(RecordsAdapter):
     def _image_info(self, db: CocoFile, image_id: int) -> tuple:
         img = db.images[image_id]
         path, what = db.path, db.image_what(image_id)
-        width = get_int(img, "width", path, what)
-        height = get_int(img, "height", path, what)
+        width, height = db.image_size(image_id)
         intrinsic = get_array(img, "intrinsic", path, what, shape=(4,))
         file_name = get_str(img, "file_name", path, what)
         parsed = parse_file_name(file_name)
@@ -93,9 +92,7 @@ class MuPoTS(RecordsAdapter):
     def _load_gt(self, db: CocoFile) -> list[PersonRecord]:
         path, j, root_idx = db.path, MUPOTS.joint_num, MUPOTS.root_idx
         records = []
-        for image_id, anns in db.anns_by_image.items():
-            if not anns:
-                continue
+        for image_id, _, _, anns in db.annotated_images():
             img_path, size, focal, princpt, extra = self._image_info(db, image_id)
             for ann_index, ann in anns:
                 what = describe("annotations", ann_index, ann)

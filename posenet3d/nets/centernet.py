@@ -325,6 +325,15 @@ def topk_peaks(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, ...]:
     return s2, inds, cls, ys, xs
 
 
+def _refine_centres(xs: torch.Tensor, ys: torch.Tensor, inds: torch.Tensor, reg: torch.Tensor | None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Peak pixels + the regressed sub-pixel offset (output px); without ``reg`` the pixel's middle (+0.5)."""
+    if reg is None:
+        return xs + 0.5, ys + 0.5
+    off = gather_at(reg, inds)
+    return xs + off[..., 0], ys + off[..., 1]
+
+
 def ctdet_decode(hm_prob: torch.Tensor, wh: torch.Tensor, reg: torch.Tensor | None = None, k: int = 100
                  ) -> torch.Tensor:
     """Boxes from centre probabilities ``(B, C, H, W)`` (after sigmoid), sizes ``wh`` and offsets ``reg``.
@@ -333,11 +342,7 @@ def ctdet_decode(hm_prob: torch.Tensor, wh: torch.Tensor, reg: torch.Tensor | No
     Without ``reg`` the centre is put at the pixel's middle (+0.5), as in the reference.
     """
     scores, inds, cls, ys, xs = topk_peaks(heatmap_peaks(hm_prob), k)
-    if reg is not None:
-        off = gather_at(reg, inds)
-        xs, ys = xs + off[..., 0], ys + off[..., 1]
-    else:
-        xs, ys = xs + 0.5, ys + 0.5
+    xs, ys = _refine_centres(xs, ys, inds, reg)
     size = gather_at(wh, inds)
     half_w, half_h = size[..., 0] / 2, size[..., 1] / 2
     return torch.stack([xs - half_w, ys - half_h, xs + half_w, ys + half_h, scores, cls.float()], dim=2)
@@ -357,11 +362,7 @@ def multi_pose_decode(hm_prob: torch.Tensor, wh: torch.Tensor, hps: torch.Tensor
     kk = scores.shape[1]
     j = hps.shape[1] // 2
     kps = gather_at(hps, inds).reshape(b, kk, j, 2) + torch.stack([xs, ys], dim=2).unsqueeze(2)
-    if reg is not None:
-        off = gather_at(reg, inds)
-        xs, ys = xs + off[..., 0], ys + off[..., 1]
-    else:
-        xs, ys = xs + 0.5, ys + 0.5
+    xs, ys = _refine_centres(xs, ys, inds, reg)
     size = gather_at(wh, inds)
     boxes = torch.stack([xs - size[..., 0] / 2, ys - size[..., 1] / 2, xs + size[..., 0] / 2,
                          ys + size[..., 1] / 2], dim=2)
