@@ -33,7 +33,7 @@ class ModelConfig:
     task: str = "posenet"  # posenet | rootnet | centernet
     backbone_depth: int = 50  # ResNet-18/34/50/101/152
     backbone_width: float = 1.0  # <1: narrower ResNet (CPU variant; no ImageNet weights)
-    pretrained: str = "imagenet"  # imagenet | none | path to a torchvision ResNet state_dict
+    pretrained: str = "imagenet"  # imagenet | none | torchvision ResNet state_dict | posenet3d snapshot (trunk)
     joint_set: str = "MuCo"  # the model's output joint set (posenet3d.skeletons)
     input_size: int = 256  # square crop side (px); heatmaps are input_size/4
     depth_dim: int = 64  # PoseNet depth bins

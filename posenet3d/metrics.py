@@ -220,6 +220,35 @@ def mrpe(pred_root: np.ndarray, gt_root: np.ndarray) -> dict[str, float]:
             "z": float(ax[2])}
 
 
+def within_threshold(pred_root: np.ndarray, gt_root: np.ndarray, threshold: float = 250.0) -> float:
+    """Percentage of people whose root error ``||pred − gt||₂`` (mm) is strictly below ``threshold`` (mm): the
+    recall of root matching at that radius when every person has one prediction."""
+    p, g = np.asarray(pred_root, dtype=np.float64), np.asarray(gt_root, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] != 3 or p.shape != g.shape or p.shape[0] == 0:
+        raise ValueError(f"pred_root {p.shape} and gt_root {g.shape} must both be (N, 3) with N > 0")
+    return float(np.mean(np.linalg.norm(p - g, axis=1) < threshold) * 100.0)
+
+
+def size_blind_roots(gt_root: np.ndarray, gt_joints: np.ndarray, skeleton: Sequence[tuple[int, int]]) -> np.ndarray:
+    """Roots (mm) of an oracle that is exact in everything except each person's size.
+
+    A single image fixes a person only up to a scale along the viewing ray: a person ``s`` times taller at ``s``
+    times the distance looks the same. This oracle knows the pose and the ray exactly but assumes everyone has the
+    test set's median size, measured as the summed bone length ``L`` over ``skeleton`` of ``gt_joints (N, J, 3)``:
+    its root is ``gt_root · median(L) / L_i``. Its MRPE estimates the floor that the spread of body sizes puts
+    under any monocular root estimate that has no other scale cue.
+    """
+    g = np.asarray(gt_root, dtype=np.float64)
+    j = np.asarray(gt_joints, dtype=np.float64)
+    if g.ndim != 2 or g.shape[1] != 3 or j.ndim != 3 or j.shape[0] != g.shape[0] or j.shape[2] != 3:
+        raise ValueError(f"gt_root {g.shape} must be (N, 3) and gt_joints {j.shape} (N, J, 3)")
+    a, b = np.asarray(skeleton, dtype=np.int64).T
+    length = np.linalg.norm(j[:, a] - j[:, b], axis=2).sum(axis=1)
+    if np.any(length <= 0):
+        raise ValueError("size_blind_roots: a person has zero summed bone length")
+    return g * (np.median(length) / length)[:, None]
+
+
 def ap_root(preds: Sequence[tuple[np.ndarray, np.ndarray]], gts: Sequence[np.ndarray], threshold: float = 250.0,
             include_first_point: bool = False) -> dict:
     """AP of root positions, reproducing RootNet's ``MuPoTS_eval.calculate_score`` (quirks included).

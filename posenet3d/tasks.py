@@ -251,6 +251,12 @@ class RootNetTask:
             base = codec.decode_root(np.concatenate([out[:, :2], k[:, None]], axis=1), bbox,
                                      np.array([r.focal for r in records]), np.array([r.princpt for r in records]))
             results["baseline_gamma_1"] = metrics.mrpe(base.joints_cam_mm, gt)
+            results["within_250mm_percent"] = metrics.within_threshold(root_cam, gt)
+            if all(r.joints_cam is not None for r in records):
+                joints = np.array([r.joints_cam for r in records], dtype=np.float64)
+                bound = metrics.size_blind_roots(gt, joints, get_joint_set(records[0].joint_set).skeleton)
+                results["size_blind_oracle"] = {**metrics.mrpe(bound, gt),
+                                                "within_250mm_percent": metrics.within_threshold(bound, gt)}
         if cfg.data.testset == "Human36M" and adapter is gt_adapter:
             from .evaluation.human36m import ACTION_NAMES
             kwargs.update(groups=np.array([r.extra["action_idx"] for r in records]), group_names=ACTION_NAMES)

@@ -32,3 +32,15 @@ def test_unknown_key_and_bad_type_are_named(tmp_path):
     (tmp_path / "bad.yaml").write_text("model: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(tmp_path / "bad.yaml")
+
+
+def test_every_shipped_config_loads():
+    """Each experiment under cfg/ parses with known keys and valid types (inheritance included)."""
+    from pathlib import Path
+
+    cfg_dir = Path(__file__).resolve().parents[1] / "cfg"
+    files = sorted(cfg_dir.glob("*.yaml"))
+    assert len(files) >= 10
+    for path in files:
+        cfg = load_config(path)
+        assert cfg.name == path.stem, path

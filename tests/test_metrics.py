@@ -184,3 +184,24 @@ def test_rescale_to_gt_bone_lengths_official_traversal():
     assert np.allclose(rescale_to_gt_bone_lengths(scaled, gt), gt)
     with pytest.raises(ValueError, match="before its parent"):
         rescale_to_gt_bone_lengths(pred, gt, traversal=[0, 1, 15])
+
+
+def test_size_blind_oracle_and_within_threshold():
+    """Equal sizes → the oracle is exact; a person 10 % larger is placed 10 % nearer along its ray (it is assumed
+    to have the median size), so its error is 1/11 of its distance."""
+    from posenet3d.metrics import size_blind_roots, within_threshold
+
+    bones = [(0, 1), (1, 2)]
+    base = np.array([[0.0, 0.0, 0.0], [0.0, 500.0, 0.0], [0.0, 900.0, 0.0]])
+    gt_root = np.array([[100.0, 0.0, 3000.0], [-200.0, 50.0, 5000.0], [0.0, 0.0, 4000.0]])
+    joints = np.stack([base, base, base]) + gt_root[:, None, :]
+    assert np.allclose(size_blind_roots(gt_root, joints, bones), gt_root)
+    joints[1] = base * 1.1 + gt_root[1]
+    oracle = size_blind_roots(gt_root, joints, bones)
+    assert np.allclose(oracle[[0, 2]], gt_root[[0, 2]])
+    assert np.allclose(oracle[1], gt_root[1] / 1.1)
+    err = np.linalg.norm(oracle - gt_root, axis=1)
+    assert within_threshold(oracle, gt_root, threshold=float(err[1])) == pytest.approx(200 / 3)
+    assert within_threshold(oracle, gt_root, threshold=float(err[1]) + 1e-6) == 100.0
+    with pytest.raises(ValueError, match="gt_joints"):
+        size_blind_roots(gt_root, joints[:, :, :2], bones)

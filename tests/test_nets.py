@@ -139,3 +139,20 @@ def test_input_normalisation_matches_reference_convention():
     # (255 - 0.485) / 0.229 for R: the 0..255 scale minus the ImageNet mean as it is, not ×255
     assert abs(float(t[0, 0, 0]) - (255 - 0.485) / 0.229) < 1e-3
     assert t.shape == (3, 2, 2)
+
+
+def test_backbone_initialised_from_own_snapshot(tmp_path):
+    """A synthetic-world PoseNet snapshot (``backbone.*`` under ``network``) initialises a CenterNet trunk of the
+    same depth and width; a trunk of another width is refused with the file named; a missing file is an error."""
+    from posenet3d.nets.centernet import CenterNet
+
+    pose = build_posenet(18, MUCO.joint_num, depth_dim=8, width=0.25, head_channels=16)
+    snap = tmp_path / "snapshot_3.pth.tar"
+    torch.save({"epoch": 3, "network": {f"module.{k}": v for k, v in pose.state_dict().items()}}, snap)
+    det = CenterNet("res_18", head_conv=8, width=0.25, imagenet=str(snap))
+    for name, value in pose.backbone.state_dict().items():
+        assert torch.equal(det.state_dict()[name], value), name
+    with pytest.raises(ValueError, match=r"snapshot_3.pth.tar.*width 0.5"):
+        ResNetBackbone(18, 0.5).load_imagenet(snap)
+    with pytest.raises(FileNotFoundError, match="nothere.pth"):
+        ResNetBackbone(18, 0.25).load_imagenet(tmp_path / "nothere.pth")

@@ -22,7 +22,14 @@ class CenterNetTask:
     def build_model(self, cfg: Config, for_training: bool = True) -> nn.Module:
         m = cfg.model
         heads = ctdet_heads(m.num_classes) if m.centernet_task == "ctdet" else multi_pose_heads()
-        imagenet = for_training and m.pretrained.lower() == "imagenet" and m.backbone_width == 1.0
+        source = m.pretrained.lower()
+        imagenet: bool | str = False
+        if for_training and source not in ("none", ""):
+            # ImageNet only exists for full width; a file (torchvision state_dict or one of our snapshots) may
+            # hold a trunk of any width.
+            imagenet = True if source == "imagenet" else m.pretrained
+            if imagenet is True and m.backbone_width != 1.0:
+                imagenet = False
         return CenterNet(m.arch, heads, m.head_conv, width=m.backbone_width, imagenet=imagenet)
 
     def train_dataset(self, cfg: Config):

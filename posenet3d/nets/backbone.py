@@ -79,27 +79,65 @@ class ResNetBackbone(nn.Module):
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
     def load_imagenet(self, source: str | Path | None = None) -> bool:
-        """Initialise from ImageNet weights: a local state_dict file ``source`` if given, else torchvision's
-        weights API (uses torchvision's download cache; downloads when reachable). Returns True on success;
-        on failure logs one clear warning (per process) and keeps the random initialisation."""
+        """Initialise from pretrained weights. ``source`` None: torchvision's ImageNet weights (download cache;
+        downloads when reachable) — on failure one clear warning (per process) and the random initialisation
+        stays, returning False. ``source`` a file: a torchvision ResNet state_dict (``fc.*`` ignored) or any
+        posenet3d snapshot whose network holds a trunk of this depth and width (PoseNet/RootNet ``backbone.*``,
+        CenterNet ``conv1``/``layer*``) — e.g. a synthetic-world PoseNet as the pretraining of a detector where
+        no ImageNet weights are reachable. A missing or incompatible file raises an error naming it."""
         global _warned_no_imagenet
+        if source is not None:
+            self.load_state_dict(trunk_state_from_file(source, self), strict=True)
+            return True
         if self.width != 1.0:
-            raise ValueError("ImageNet weights exist only for width 1.0 backbones")
+            raise ValueError("ImageNet weights exist only for width 1.0 backbones; give a snapshot of a "
+                             f"width-{self.width} network as the pretrained file instead")
         try:
-            if source is not None:
-                state = torch.load(str(source), map_location="cpu", weights_only=True)
-                if isinstance(state, dict) and "state_dict" in state:
-                    state = state["state_dict"]
-            else:
-                weights = tv_resnet.__dict__[_TV_WEIGHTS[self.depth]].IMAGENET1K_V1
-                state = weights.get_state_dict(progress=False)
-        except Exception as exc:  # no network, missing file, corrupt download
+            state = tv_resnet.__dict__[_TV_WEIGHTS[self.depth]].IMAGENET1K_V1.get_state_dict(progress=False)
+        except Exception as exc:  # no network, corrupt download
             if not _warned_no_imagenet:
-                where = f"file {source}" if source else f"torchvision ({_TV_WEIGHTS[self.depth]}.IMAGENET1K_V1)"
-                log.warning("ImageNet weights for ResNet-%d could not be loaded from %s (%s); "
-                            "training starts from random initialisation.", self.depth, where, exc)
+                log.warning("ImageNet weights for ResNet-%d could not be loaded from torchvision (%s.IMAGENET1K_V1: "
+                            "%s); training starts from random initialisation.", self.depth, _TV_WEIGHTS[self.depth],
+                            exc)
                 _warned_no_imagenet = True
             return False
-        state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-        self.load_state_dict(state, strict=True)
+        self.load_state_dict({k: v for k, v in state.items() if not k.startswith("fc.")}, strict=True)
         return True
+
+
+_TRUNK_PREFIXES = ("conv1.", "bn1.", "layer1.", "layer2.", "layer3.", "layer4.")
+
+
+def trunk_state_from_file(source: str | Path, trunk: nn.Module) -> dict[str, torch.Tensor]:
+    """The ResNet trunk weights in ``source`` (a torchvision state_dict or a posenet3d snapshot), checked
+    name-for-name and shape-for-shape against ``trunk``. Raises ``FileNotFoundError`` / ``ValueError`` naming
+    the file and what differs."""
+    path = Path(source)
+    if not path.is_file():
+        raise FileNotFoundError(f"pretrained backbone file {path} does not exist")
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"{path}: cannot read pretrained backbone weights ({type(exc).__name__}: {exc})") from None
+    for key in ("network", "state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+            break
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: expected a state_dict, got {type(state).__name__}")
+    out: dict[str, torch.Tensor] = {}
+    for name, value in state.items():
+        for prefix in ("module.", "_orig_mod."):
+            name = name.removeprefix(prefix)
+        name = name.removeprefix("backbone.")
+        if name.startswith(_TRUNK_PREFIXES) and torch.is_tensor(value):
+            out[name] = value
+    expected = trunk.state_dict()
+    missing = sorted(set(expected) - set(out))
+    wrong = [f"{k} {tuple(out[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
+             if k in out and out[k].shape != v.shape]
+    if missing or wrong:
+        detail = (f"{len(missing)} trunk weights missing (first: {missing[0]})" if missing else
+                  f"{len(wrong)} shapes differ (first: {wrong[0]})")
+        raise ValueError(f"{path}: not a ResNet-{trunk.depth} trunk of width {trunk.width}: {detail}")
+    return {k: out[k] for k in expected}

@@ -115,9 +115,9 @@ class CenterNet(nn.Module):
         head_conv: channels of each head's 3×3 conv (reference: 64 for res/resdcn); 0 = a single 1×1 conv.
         width: < 1 scales every backbone and up-stage width (a tiny CPU variant for tests; cannot load the
             published or ImageNet weights).
-        imagenet: False (random trunk), True (torchvision's ImageNet weights through the download cache) or a
-            path to a torchvision ResNet state_dict. A failure to load is logged once and training starts from
-            random weights (see :meth:`ResNetBackbone.load_imagenet`).
+        imagenet: False (random trunk), True (torchvision's ImageNet weights through the download cache; a
+            failure is logged once and the trunk stays random) or a file: a torchvision ResNet state_dict or a
+            posenet3d snapshot holding a trunk of this depth and width (see :meth:`ResNetBackbone.load_imagenet`).
     """
 
     def __init__(self, arch: str = "resdcn_18", heads: dict[str, int] | None = None, head_conv: int = 64,
