@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dtype", choices=["float16", "float32"], default="float16")
     p.add_argument("--det-thresh", type=float, default=None, help="stored detector score threshold")
     p.add_argument("--det-nms-iou", type=float, default=None, help="stored detector box-NMS IoU")
+    p.add_argument("--det-input-size", type=int, default=None,
+                   help="stored detector input side in px (default: the detector config's input_size)")
     args = p.parse_args(argv)
     cfgs, models = {}, {}
     try:
@@ -37,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
             model = get_task(cfg.model.task).build_model(cfg, for_training=False)
             load_weights(model, weights)
             cfgs[part], models[part] = cfg, model
-        options = {k: v for k, v in (("det_score_thresh", args.det_thresh), ("det_nms_iou", args.det_nms_iou))
+        options = {k: v for k, v in (("det_score_thresh", args.det_thresh), ("det_nms_iou", args.det_nms_iou),
+                                                   ("det_input_size", args.det_input_size))
                    if v is not None}
         info = save_bundle(args.out, cfgs, models, dtype=getattr(torch, args.dtype), options=options)
     except (ConfigError, CheckpointError, EstimatorError) as exc:

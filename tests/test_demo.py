@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from posenet3d.config import ModelConfig
+from posenet3d.config import ModelConfig, load_config
 from posenet3d.estimator import build_network, save_bundle
 from posenet3d.media import MediaError, VideoReader, discover_inputs, read_image, to_bgr
 from posenet3d.skeletons import MUCO
@@ -239,3 +239,32 @@ def test_sidecar_camera_json(tmp_path):
     (tmp_path / "a.camera.json").write_text('{"focal": 3}')
     with pytest.raises(MediaError, match=r"a\.camera\.json"):
         module.sidecar_camera(img)
+
+
+def test_make_bundle_cli_packages_three_snapshots(tmp_path, capsys):
+    """``main/make_bundle.py`` reads CONFIG:SNAPSHOT for each network and stores the detector options."""
+    spec = importlib.util.spec_from_file_location("make_bundle_cli", REPO / "main" / "make_bundle.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    common = "model:\n  backbone_depth: 18\n  backbone_width: 0.25\n  pretrained: none\n  input_size: 64\n"
+    configs = {"detector": common + "  task: centernet\n  arch: res_18\n  head_conv: 8\n",
+               "rootnet": common + "  task: rootnet\n  head_channels: 16\n",
+               "posenet": common + "  task: posenet\n  depth_dim: 8\n  head_channels: 16\n"}
+    args = []
+    for part, text in configs.items():
+        (tmp_path / f"{part}.yaml").write_text(f"name: {part}\n" + text)
+        snap = tmp_path / f"{part}.pth.tar"
+        torch.save({"network": build_network(load_config(tmp_path / f"{part}.yaml").model).state_dict()}, snap)
+        args += [f"--{part}", f"{tmp_path / (part + '.yaml')}:{snap}"]
+    out = tmp_path / "bundle"
+    assert cli.main([*args, "--out", str(out), "--det-thresh", "0.25", "--det-input-size", "96"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    from posenet3d.estimator import Estimator
+    est = Estimator.from_bundle(out)
+    assert est.det_score_thresh == 0.25 and est.det_input_size == 96
+    # a snapshot of the wrong network is one clear error, and the bundle already written stays as it was
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    bad = [a.replace("posenet.pth.tar", "rootnet.pth.tar") if a.endswith("posenet.pth.tar") else a for a in args]
+    assert cli.main([*bad, "--out", str(out)]) == 2
+    assert "rootnet.pth.tar" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
