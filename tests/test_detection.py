@@ -367,3 +367,20 @@ def test_person_ap_and_detection_file(tmp_path):
         evaluate_person_ap(ann, [dict(records[0], image_id=42)])
     with pytest.raises(ValueError, match="bbox"):
         write_detection_json(tmp_path / "x.json", [dict(records[0], bbox=[1, 2, 3])])
+
+
+def test_tune_detector_counts_greedy_matches():
+    """One true box found twice (the lower-scored copy is a false positive) and one false box."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("tune_detector", Path(__file__).resolve().parents[1] / "main" /
+                                                  "tune_detector.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    gt = np.array([[10.0, 10.0, 20.0, 40.0], [100.0, 10.0, 20.0, 40.0]])
+    boxes = np.array([[11.0, 10.0, 20.0, 40.0], [10.0, 12.0, 20.0, 40.0], [300.0, 300.0, 10.0, 10.0]])
+    scores = np.array([0.9, 0.6, 0.4])
+    tp, kept = cli.count_matches(boxes, scores, gt, np.array([0.3, 0.5, 0.7, 0.95]))
+    assert tp.tolist() == [1, 1, 1, 0]
+    assert kept.tolist() == [3, 2, 1, 0]
