@@ -334,6 +334,10 @@ class Estimator:
         for part, cfg in spec.cfgs.items():
             nets[part] = build_network(cfg)
             load_weights(nets[part], spec.paths[part])
+            bad = [k for k, v in nets[part].state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
+            if bad:
+                raise EstimatorError(f"{spec.paths[part]}: {len(bad)} tensors hold inf/NaN (first: {bad[0]}); "
+                                     "re-create the bundle with main/make_bundle.py")
         opts = {**spec.options, **options}
         opts.setdefault("det_input_size", spec.cfgs["detector"].input_size)
         _check_options(opts, str(spec.folder / BUNDLE_FILE))
@@ -636,6 +640,16 @@ def _model_cfg(cfg, part: str) -> ModelConfig:
     return cfg
 
 
+def _narrowed(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``tensor`` stored as ``dtype`` when its values fit that type's range, else unchanged. (Networks fed the
+    reference's 0–255 input scale have first-layer BatchNorm variances in the millions, beyond float16's 65504.)"""
+    if not tensor.is_floating_point() or tensor.dtype == dtype:
+        return tensor
+    if tensor.numel() and float(tensor.abs().max()) >= torch.finfo(dtype).max:
+        return tensor
+    return tensor.to(dtype)
+
+
 def save_bundle(folder: str | os.PathLike, cfgs: Mapping[str, ModelConfig | Config],
                 models: Mapping[str, nn.Module], dtype: torch.dtype | None = torch.float16,
                 options: Mapping | None = None) -> BundleInfo:
@@ -643,7 +657,8 @@ def save_bundle(folder: str | os.PathLike, cfgs: Mapping[str, ModelConfig | Conf
 
     ``cfgs`` and ``models`` map ``detector``/``rootnet``/``posenet`` to each network's config and module; every
     state_dict is checked against a network built from its config before anything is written. Floating-point
-    tensors are stored as ``dtype`` (None: as they are); the file sizes and SHA-256 go into ``estimator.yaml``.
+    tensors are stored as ``dtype`` (None: as they are) except those whose values exceed that type's range, which
+    keep their own; the file sizes and SHA-256 go into ``estimator.yaml``.
     ``options`` are :class:`Estimator` keyword arguments stored with the bundle.
 
     The bundle is assembled in a temporary folder beside ``folder`` and swapped in by renames; files of an
@@ -670,7 +685,7 @@ def save_bundle(folder: str | os.PathLike, cfgs: Mapping[str, ModelConfig | Conf
         if problems:
             raise CheckpointError(f"save_bundle: the {part} network does not fit its config: " + "; ".join(problems))
         if dtype is not None:
-            state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+            state = {k: _narrowed(v, dtype) for k, v in state.items()}
         states[part], mcfgs[part] = state, mc
 
     folder.parent.mkdir(parents=True, exist_ok=True)

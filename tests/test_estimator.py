@@ -310,3 +310,39 @@ def test_from_files_reads_published_style_snapshots(nets, tmp_path):
     with pytest.raises(EstimatorError, match="unknown estimator option"):
         make_estimator(nets).from_files(tmp_path / "det.pth", tmp_path / "root.pth.tar", tmp_path / "pose.pth.tar",
                                         det_cfg=DET_CFG, pose_cfg=POSE_CFG, root_cfg=ROOT_CFG, flip=True)
+
+
+def test_fp16_bundle_keeps_out_of_range_tensors(nets, tmp_path):
+    """First-layer BatchNorm variances of networks fed the 0–255 input scale exceed float16's range (65504):
+    they stay float32 in the bundle, so the loaded network computes what the trained one does."""
+    import copy
+
+    root, pose = (copy.deepcopy(n) for n in nets)
+    with torch.no_grad():
+        for net in (root, pose):
+            net.backbone.bn1.running_var.uniform_(1e4, 3e6)
+    det = build_network(DET_CFG)
+    save_bundle(tmp_path / "m", {"detector": DET_CFG, "rootnet": ROOT_CFG, "posenet": POSE_CFG},
+                {"detector": det, "rootnet": root, "posenet": pose})
+    stored = torch.load(tmp_path / "m" / "posenet.pth", weights_only=True)
+    assert stored["backbone.bn1.running_var"].dtype == torch.float32
+    assert stored["head.final_layer.weight"].dtype == torch.float16
+    est = Estimator.from_bundle(tmp_path / "m")
+    assert torch.equal(est.rootnet.backbone.bn1.running_var, root.backbone.bn1.running_var)
+    x = torch.randn(2, 3, POSE_CFG.input_size, POSE_CFG.input_size) * 100
+    with torch.no_grad():
+        ref, got = root.eval()(x, torch.full((2, 1), 5000.0)), est.rootnet(x, torch.full((2, 1), 5000.0))
+    assert torch.isfinite(got).all()
+    np.testing.assert_allclose(got.numpy(), ref.numpy(), rtol=0.02, atol=0.5)
+    # a bundle written by the old rule (inf after the cast) is refused with the file named
+    bad = dict(stored)
+    bad["backbone.bn1.running_var"] = bad["backbone.bn1.running_var"].half()
+    torch.save(bad, tmp_path / "m" / "posenet.pth")
+    import hashlib
+    import yaml
+    doc = yaml.safe_load((tmp_path / "m" / BUNDLE_FILE).read_text())
+    doc["posenet"]["sha256"] = hashlib.sha256((tmp_path / "m" / "posenet.pth").read_bytes()).hexdigest()
+    doc["posenet"]["bytes"] = (tmp_path / "m" / "posenet.pth").stat().st_size
+    (tmp_path / "m" / BUNDLE_FILE).write_text(yaml.safe_dump(doc))
+    with pytest.raises(EstimatorError, match=r"posenet.pth: .*inf/NaN.*bn1.running_var"):
+        Estimator.from_bundle(tmp_path / "m")
