@@ -249,6 +249,26 @@ def size_blind_roots(gt_root: np.ndarray, gt_joints: np.ndarray, skeleton: Seque
     return g * (np.median(length) / length)[:, None]
 
 
+def match_roots(pred_root: np.ndarray, gt_root: np.ndarray, radius_mm: float) -> list[tuple[int, int]]:
+    """Greedy one-to-one matching of predicted to ground-truth roots (mm, one frame) by 3D distance, closest pair
+    first, only pairs strictly closer than ``radius_mm``. Returns ``[(pred index, gt index), ...]``."""
+    p = np.asarray(pred_root, dtype=np.float64).reshape(-1, 3)
+    g = np.asarray(gt_root, dtype=np.float64).reshape(-1, 3)
+    if len(p) == 0 or len(g) == 0:
+        return []
+    d = np.linalg.norm(p[:, None] - g[None], axis=2)
+    pairs: list[tuple[int, int]] = []
+    used_p, used_g = set(), set()
+    for i, j in zip(*np.unravel_index(np.argsort(d, axis=None, kind="stable"), d.shape)):
+        if d[i, j] >= radius_mm:
+            break
+        if i not in used_p and j not in used_g:
+            pairs.append((int(i), int(j)))
+            used_p.add(i)
+            used_g.add(j)
+    return pairs
+
+
 def ap_root(preds: Sequence[tuple[np.ndarray, np.ndarray]], gts: Sequence[np.ndarray], threshold: float = 250.0,
             include_first_point: bool = False) -> dict:
     """AP of root positions, reproducing RootNet's ``MuPoTS_eval.calculate_score`` (quirks included).

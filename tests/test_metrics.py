@@ -205,3 +205,15 @@ def test_size_blind_oracle_and_within_threshold():
     assert within_threshold(oracle, gt_root, threshold=float(err[1]) + 1e-6) == 100.0
     with pytest.raises(ValueError, match="gt_joints"):
         size_blind_roots(gt_root, joints[:, :, :2], bones)
+
+
+def test_match_roots_greedy_closest_first_within_radius():
+    from posenet3d.metrics import match_roots
+
+    gt = np.array([[0.0, 0.0, 5000.0], [1000.0, 0.0, 5000.0], [0.0, 0.0, 9000.0]])
+    pred = np.array([[900.0, 0.0, 5000.0], [100.0, 0.0, 5000.0], [0.0, 0.0, 5050.0], [0.0, 0.0, 7000.0]])
+    # pred 2 is closest to gt 0 (50 mm), pred 0 to gt 1 (100 mm); pred 1 loses gt 0; gt 2 is 2 m from pred 3
+    assert sorted(match_roots(pred, gt, 250.0)) == [(0, 1), (2, 0)]
+    assert sorted(match_roots(pred, gt, 2000.0 + 1e-6)) == [(0, 1), (2, 0), (3, 2)]
+    assert match_roots(pred, gt, 50.0) == []  # strict <
+    assert match_roots(np.zeros((0, 3)), gt, 250.0) == []
