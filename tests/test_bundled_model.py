@@ -1,7 +1,10 @@
 """The bundled demo model (demo/model) on synthetic test images, regenerated from their seed (no data needed).
 
-Bounds are what the bundled (CPU-trained, from scratch) model reaches with margin — see the README's results;
-they are not the issue's targets, which this bundle does not meet yet.
+Bounds are what the bundle reaches, with margin (README "Results"; `python main/eval_e2e.py` on the whole split).
+The issue asked for recall ≥ 0.9 under 25 cm root matching; on this world no monocular estimate can get there —
+an oracle exact in everything but each person's size keeps only 62 % of people within 25 cm (README, RootNet) —
+so the whole pipeline is held to recall ≥ 0.85 within 1 m and ≥ 0.4 within 25 cm (measured on these 8 images:
+29/32 and 17/32; on all 200 test images 93.9 % and 51.3 %).
 """
 from pathlib import Path
 
@@ -10,14 +13,16 @@ import pytest
 
 from posenet3d.estimator import Estimator
 from posenet3d.geometry import k_value, process_bboxes
+from posenet3d.metrics import match_roots
 from posenet3d.skeletons import MUCO
 from posenet3d.synth import render_item
 
 BUNDLE = Path(__file__).resolve().parents[1] / "demo" / "model"
 SEED, NUM_TEST, SIZE = 0, 200, 512  # data/Synthetic/test of the README
 IMAGES = range(0, 200, 25)  # 8 test images spread over the sequences
-MPJPE_BOUND_MM = 200.0  # README: 164 mm over the whole test split
-RECALL_BOUND = 0.7  # measured: 26 of 32 people at IoU 0.5 with the bundle's detector settings
+MPJPE_BOUND_MM = 150.0  # measured 122.7 mm on ground-truth boxes, 129.9 mm for people matched within 1 m
+ROOT_RATIO_BOUND = 0.6  # RootNet's root error / the k prior's depth error; measured 0.52
+RECALL_BOUNDS = {1000.0: 0.85, 250.0: 0.4}  # root-matching radius (mm) → recall
 
 
 @pytest.fixture(scope="module")
@@ -51,28 +56,33 @@ def test_pose_and_root_stages_on_ground_truth_boxes(estimator, scenes):
             k = k_value(crop[0], K[:2])
             base_err.append(abs(k - gt[MUCO.root_idx, 2]))
     assert float(np.mean(pose_err)) <= MPJPE_BOUND_MM, f"MPJPE {np.mean(pose_err):.1f} mm"
-    # RootNet's depth beats the gamma = 1 prior (its depth error alone is below the prior's depth error)
-    assert float(np.mean(root_err)) < float(np.mean(base_err)) * 1.05, (np.mean(root_err), np.mean(base_err))
+    # RootNet's 3D root error is about half the k prior's depth error alone (the target: MRPE ≤ half of γ ≡ 1's)
+    assert float(np.mean(root_err)) < float(np.mean(base_err)) * ROOT_RATIO_BOUND, (np.mean(root_err),
+                                                                                 np.mean(base_err))
 
 
 def test_full_pipeline_finds_people(estimator, scenes):
-    found = total = 0
+    """Image in → absolute 3D people out, matched one-to-one to the ground truth by 3D root distance."""
+    found = {radius: 0 for radius in RECALL_BOUNDS}
+    total = 0
+    errors = []
     for image, K, people in scenes:
         result = estimator.estimate(image, intrinsics=K)
-        pred_boxes = np.array([p.bbox for p in result.people]).reshape(-1, 4)
-        for gt_person in people:
-            total += 1
-            g = np.asarray(gt_person.bbox, dtype=np.float64)
-            if len(pred_boxes) == 0:
+        pred = np.array([p.root_cam_mm for p in result.people]).reshape(-1, 3)
+        gt = np.array([np.asarray(p.joints_cam)[MUCO.root_idx] for p in people]).reshape(-1, 3)
+        total += len(gt)
+        for radius in RECALL_BOUNDS:
+            pairs = match_roots(pred, gt, radius)
+            found[radius] += len(pairs)
+            if radius != max(RECALL_BOUNDS):
                 continue
-            x1 = np.maximum(pred_boxes[:, 0], g[0])
-            y1 = np.maximum(pred_boxes[:, 1], g[1])
-            x2 = np.minimum(pred_boxes[:, 0] + pred_boxes[:, 2], g[0] + g[2])
-            y2 = np.minimum(pred_boxes[:, 1] + pred_boxes[:, 3], g[1] + g[3])
-            inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-            iou = inter / (pred_boxes[:, 2] * pred_boxes[:, 3] + g[2] * g[3] - inter)
-            found += bool(iou.max() >= 0.5)
-    assert found / total >= RECALL_BOUND, f"recall {found}/{total} at IoU 0.5"
+            for i, j in pairs:
+                pj = np.asarray(result.people[i].joints_cam_mm)[:17]
+                gj = np.asarray(people[j].joints_cam, dtype=np.float64)[:17]
+                errors.append(np.linalg.norm((pj - pj[MUCO.root_idx]) - (gj - gj[MUCO.root_idx]), axis=1).mean())
+    for radius, bound in RECALL_BOUNDS.items():
+        assert found[radius] / total >= bound, f"recall {found[radius]}/{total} under {radius:.0f} mm root matching"
+    assert float(np.mean(errors)) <= MPJPE_BOUND_MM, f"MPJPE of matched people {np.mean(errors):.1f} mm"
 
 
 def test_bundle_fits_the_size_budget():
