@@ -1,7 +1,6 @@
 """The demo CLI end to end (tiny random-weight bundle) and the input handling of :mod:`posenet3d.media`."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -10,22 +9,15 @@ import numpy as np
 import pytest
 import torch
 
+from cli_scripts import load_script
 from posenet3d.config import ModelConfig, load_config
 from posenet3d.estimator import build_network, save_bundle
 from posenet3d.media import MediaError, VideoReader, discover_inputs, read_image, to_bgr
 from posenet3d.skeletons import MUCO
 
-REPO = Path(__file__).resolve().parents[1]
 
 
-def load_demo():
-    spec = importlib.util.spec_from_file_location("posenet3d_demo_cli", REPO / "demo" / "demo.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-demo = load_demo()
+demo = load_script("demo/demo.py")
 
 
 @pytest.fixture(scope="module")
@@ -243,9 +235,7 @@ def test_sidecar_camera_json(tmp_path):
 
 def test_make_bundle_cli_packages_three_snapshots(tmp_path, capsys):
     """``main/make_bundle.py`` reads CONFIG:SNAPSHOT for each network and stores the detector options."""
-    spec = importlib.util.spec_from_file_location("make_bundle_cli", REPO / "main" / "make_bundle.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = load_script("main/make_bundle.py")
     common = "model:\n  backbone_depth: 18\n  backbone_width: 0.25\n  pretrained: none\n  input_size: 64\n"
     configs = {"detector": common + "  task: centernet\n  arch: res_18\n  head_conv: 8\n",
                "rootnet": common + "  task: rootnet\n  head_channels: 16\n",

@@ -371,13 +371,9 @@ def test_person_ap_and_detection_file(tmp_path):
 
 def test_tune_detector_counts_greedy_matches():
     """One true box found twice (the lower-scored copy is a false positive) and one false box."""
-    import importlib.util
-    from pathlib import Path
+    from cli_scripts import load_script
 
-    spec = importlib.util.spec_from_file_location("tune_detector", Path(__file__).resolve().parents[1] / "main" /
-                                                  "tune_detector.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = load_script("main/tune_detector.py")
     gt = np.array([[10.0, 10.0, 20.0, 40.0], [100.0, 10.0, 20.0, 40.0]])
     boxes = np.array([[11.0, 10.0, 20.0, 40.0], [10.0, 12.0, 20.0, 40.0], [300.0, 300.0, 10.0, 10.0]])
     scores = np.array([0.9, 0.6, 0.4])

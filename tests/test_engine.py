@@ -112,10 +112,8 @@ def test_killed_mid_run_resumes_from_intact_snapshot(tiny_world, tmp_path):
 
 
 def test_cli_overrides_may_follow_flags(tiny_world, tmp_path, capsys):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("train_cli", ROOT / "main" / "train.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    from cli_scripts import load_script
+    cli = load_script("main/train.py")
     # overrides after --continue parse (and --continue with no snapshot is one clear error, exit code 2)
     rc = cli.main(["--cfg", str(ROOT / "cfg" / "muco_posenet.yaml"), "--continue", f"output_dir={tmp_path}",
                    "model.backbone_depth=18", "model.pretrained=none", "data.trainset_2d=[]",

@@ -144,6 +144,7 @@ def test_input_normalisation_matches_reference_convention():
 def test_backbone_initialised_from_own_snapshot(tmp_path):
     """A synthetic-world PoseNet snapshot (``backbone.*`` under ``network``) initialises a CenterNet trunk of the
     same depth and width; a trunk of another width is refused with the file named; a missing file is an error."""
+    from posenet3d.checkpoint import CheckpointError
     from posenet3d.nets.centernet import CenterNet
 
     pose = build_posenet(18, MUCO.joint_num, depth_dim=8, width=0.25, head_channels=16)
@@ -152,7 +153,7 @@ def test_backbone_initialised_from_own_snapshot(tmp_path):
     det = CenterNet("res_18", head_conv=8, width=0.25, imagenet=str(snap))
     for name, value in pose.backbone.state_dict().items():
         assert torch.equal(det.state_dict()[name], value), name
-    with pytest.raises(ValueError, match=r"snapshot_3.pth.tar.*width 0.5"):
+    with pytest.raises(CheckpointError, match=r"snapshot_3.pth.tar.*width 0.5"):
         ResNetBackbone(18, 0.5).load_imagenet(snap)
-    with pytest.raises(FileNotFoundError, match="nothere.pth"):
+    with pytest.raises(CheckpointError, match="nothere.pth"):
         ResNetBackbone(18, 0.25).load_imagenet(tmp_path / "nothere.pth")

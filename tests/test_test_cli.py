@@ -1,24 +1,16 @@
 """``main/test.py`` end to end on the tiny synthetic world: result files for PoseNet and RootNet, clear errors."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import h5py
-import pytest
 from scipy.io import loadmat
 
+from cli_scripts import load_script
 from posenet3d.engine import train
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _cli():
-    spec = importlib.util.spec_from_file_location("test_cli", ROOT / "main" / "test.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
-    return cli
 
 
 def _args(world: Path, out: Path, task: str) -> list[str]:
@@ -30,7 +22,7 @@ def _args(world: Path, out: Path, task: str) -> list[str]:
 
 
 def test_posenet_and_rootnet_results_and_errors(tiny_world, tmp_path, tiny_config, capsys):
-    cli = _cli()
+    cli = load_script("main/test.py")
     for task in ("rootnet", "posenet"):
         out = tmp_path / task
         train(tiny_config(tiny_world, out, task, "train.end_epoch=1", "train.max_iters_per_epoch=2"))

@@ -84,7 +84,8 @@ class ResNetBackbone(nn.Module):
         stays, returning False. ``source`` a file: a torchvision ResNet state_dict (``fc.*`` ignored) or any
         posenet3d snapshot whose network holds a trunk of this depth and width (PoseNet/RootNet ``backbone.*``,
         CenterNet ``conv1``/``layer*``) — e.g. a synthetic-world PoseNet as the pretraining of a detector where
-        no ImageNet weights are reachable. A missing or incompatible file raises an error naming it."""
+        no ImageNet weights are reachable. A missing or incompatible file raises
+        :class:`~posenet3d.checkpoint.CheckpointError` naming it."""
         global _warned_no_imagenet
         if source is not None:
             self.load_state_dict(trunk_state_from_file(source, self), strict=True)
@@ -110,28 +111,14 @@ _TRUNK_PREFIXES = ("conv1.", "bn1.", "layer1.", "layer2.", "layer3.", "layer4.")
 
 def trunk_state_from_file(source: str | Path, trunk: nn.Module) -> dict[str, torch.Tensor]:
     """The ResNet trunk weights in ``source`` (a torchvision state_dict or a posenet3d snapshot), checked
-    name-for-name and shape-for-shape against ``trunk``. Raises ``FileNotFoundError`` / ``ValueError`` naming
-    the file and what differs."""
+    name-for-name and shape-for-shape against ``trunk``. Raises
+    :class:`~posenet3d.checkpoint.CheckpointError` naming the file and what differs."""
+    from posenet3d.checkpoint import CheckpointError, extract_state_dict, load_file
+
     path = Path(source)
-    if not path.is_file():
-        raise FileNotFoundError(f"pretrained backbone file {path} does not exist")
-    try:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"{path}: cannot read pretrained backbone weights ({type(exc).__name__}: {exc})") from None
-    for key in ("network", "state_dict", "model"):
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
-            break
-    if not isinstance(state, dict):
-        raise ValueError(f"{path}: expected a state_dict, got {type(state).__name__}")
-    out: dict[str, torch.Tensor] = {}
-    for name, value in state.items():
-        for prefix in ("module.", "_orig_mod."):
-            name = name.removeprefix(prefix)
-        name = name.removeprefix("backbone.")
-        if name.startswith(_TRUNK_PREFIXES) and torch.is_tensor(value):
-            out[name] = value
+    state = extract_state_dict(load_file(path), str(path))
+    out = {k.removeprefix("backbone."): v for k, v in state.items()}
+    out = {k: v for k, v in out.items() if k.startswith(_TRUNK_PREFIXES)}
     expected = trunk.state_dict()
     missing = sorted(set(expected) - set(out))
     wrong = [f"{k} {tuple(out[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
@@ -139,5 +126,5 @@ def trunk_state_from_file(source: str | Path, trunk: nn.Module) -> dict[str, tor
     if missing or wrong:
         detail = (f"{len(missing)} trunk weights missing (first: {missing[0]})" if missing else
                   f"{len(wrong)} shapes differ (first: {wrong[0]})")
-        raise ValueError(f"{path}: not a ResNet-{trunk.depth} trunk of width {trunk.width}: {detail}")
+        raise CheckpointError(f"{path}: not a ResNet-{trunk.depth} trunk of width {trunk.width}: {detail}")
     return {k: out[k] for k in expected}
