@@ -16,7 +16,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from . import metrics
-from .config import Config
+from .config import Config, ConfigError
 from .datasets.registry import build_dataset
 from .datasets.topdown import TopDownCodec
 from .datasets.torch_dataset import MixedDataset, PoseDataset, RootDataset
@@ -33,6 +33,9 @@ def _backbone(cfg: Config, for_training: bool) -> ResNetBackbone:
     m = cfg.model
     backbone = ResNetBackbone(m.backbone_depth, m.backbone_width)
     if for_training and m.pretrained.lower() not in ("none", ""):
+        if m.pretrained.lower() == "imagenet" and m.backbone_width != 1.0:
+            raise ConfigError(f"model.pretrained: imagenet needs model.backbone_width 1.0 (got {m.backbone_width}); "
+                              "use model.pretrained=none or a snapshot of a network of this width")
         backbone.load_imagenet(None if m.pretrained.lower() == "imagenet" else m.pretrained)
     return backbone
 

@@ -157,3 +157,12 @@ def test_backbone_initialised_from_own_snapshot(tmp_path):
         ResNetBackbone(18, 0.5).load_imagenet(snap)
     with pytest.raises(CheckpointError, match="nothere.pth"):
         ResNetBackbone(18, 0.25).load_imagenet(tmp_path / "nothere.pth")
+
+
+def test_imagenet_on_a_narrow_trunk_is_a_config_error():
+    from posenet3d.config import ConfigError, load_config
+    from posenet3d.tasks import get_task
+
+    cfg = load_config(None, ["model.backbone_depth=18", "model.backbone_width=0.5", "model.pretrained=imagenet"])
+    with pytest.raises(ConfigError, match="backbone_width 1.0"):
+        get_task("posenet").build_model(cfg, for_training=True)
