@@ -12,24 +12,11 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
-import time
-from collections.abc import Callable
 
 import torch
 
 from posenet3d.nets.centernet import ARCHS, CenterNet, ctdet_heads, decode
-
-
-def time_ms(fn: Callable[[], object], runs: int, warmup: int) -> list[float]:
-    """Wall-clock milliseconds of ``runs`` calls of ``fn`` after ``warmup`` untimed calls."""
-    for _ in range(warmup):
-        fn()
-    out = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t0) * 1000.0)
-    return out
+from posenet3d.timing import time_ms
 
 
 def bench(arch: str, size: int, runs: int, warmup: int, k: int) -> dict[str, list[float]]:

@@ -36,6 +36,7 @@ from posenet3d.config import ModelConfig, load_config
 from posenet3d.estimator import Estimator, build_network
 from posenet3d.geometry import process_bboxes
 from posenet3d.nets.centernet import CenterNet, ctdet_heads
+from posenet3d.timing import time_ms
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGE_SIZE = (1280, 720)  # (W, H) px
@@ -44,14 +45,7 @@ STAGE_COLUMNS = ("detector", "crop", "rootnet", "posenet", "decode")
 
 def best_ms(fn: Callable[[], object], runs: int, warmup: int = 1) -> float:
     """Best wall-clock milliseconds of ``runs`` calls of ``fn`` after ``warmup`` untimed calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000.0)
-    return min(times)
+    return min(time_ms(fn, runs, warmup))
 
 
 def matmul_gflops(n: int = 2048, runs: int = 5) -> float:
