@@ -13,7 +13,6 @@ as JSON (atomically).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import defaultdict
 from pathlib import Path

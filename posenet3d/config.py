@@ -83,6 +83,7 @@ class TrainConfig:
     freeze_bn: bool = False  # BN layers in eval mode (small batches; makes DDP equal to one big batch)
     seed: int = 0
     aux_heatmap_weight: float = 0.0  # PoseNet: weight of the auxiliary marginal-heatmap loss (0 = reference)
+    det_size_weight: float = 0.1  # CenterNet: weight of the box-size L1 loss (0.1 = reference)
     log_interval: int = 50
     snapshot_interval: int = 1  # epochs
     max_iters_per_epoch: int = 0  # 0 = full epoch

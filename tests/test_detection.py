@@ -258,6 +258,25 @@ def test_short_training_lowers_the_loss(tmp_path):
     assert np.mean(losses[-3:]) < 0.5 * np.mean(losses[:3]), losses
 
 
+def test_task_loss_uses_the_configured_size_weight(tmp_path):
+    from posenet3d.config import Config
+    from posenet3d.detection.task import CenterNetTask
+
+    torch.manual_seed(0)
+    batch = _synthetic_batch(tmp_path)
+    model = CenterNet("res_18", ctdet_heads(1), head_conv=16, width=0.25).eval()
+    cfg = Config()
+    task, dev = CenterNetTask(), torch.device("cpu")
+    totals = {}
+    for weight in (0.1, 1.0):
+        cfg.train.det_size_weight = weight
+        with torch.no_grad():
+            totals[weight], stats = task.loss(model, batch, dev, cfg)
+    # total = hm + w·wh + reg: raising w from 0.1 to 1 adds 0.9 × the size loss
+    assert float(stats["wh_loss"]) > 1.0
+    assert float(totals[1.0] - totals[0.1]) == pytest.approx(0.9 * float(stats["wh_loss"]), rel=1e-5)
+
+
 def test_empty_image_gives_an_empty_result():
     model = CenterNet("resdcn_18", ctdet_heads(1), head_conv=8, width=0.25)
     with torch.no_grad():

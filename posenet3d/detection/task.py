@@ -42,7 +42,7 @@ class CenterNetTask:
         if cfg.train.channels_last:
             img = img.contiguous(memory_format=torch.channels_last)
         outputs = {k: v.float() for k, v in net(img).items()}
-        total, stats = CenterNetLoss()(outputs, batch)
+        total, stats = CenterNetLoss(wh_weight=cfg.train.det_size_weight)(outputs, batch)
         return total, {k: torch.as_tensor(v) for k, v in stats.items() if k != "loss"}
 
     def test(self, cfg: Config, model: nn.Module, device: torch.device, tag: str) -> dict:
