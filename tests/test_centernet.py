@@ -173,6 +173,10 @@ def test_peaks_and_ctdet_decode():
     assert dets.shape == (1, 5, 6)
     torch.testing.assert_close(dets[0, 0], torch.tensor([1.5, 1.25, 5.5, 3.25, 0.9, 0.0]))
     assert dets[0, 1, 4] == pytest.approx(0.7) and dets[0, 1, 5] == 1
+    # a negative predicted size (seen from a real snapshot: w = -2 px) gives a degenerate box, never x2 < x1
+    wh[0, :, 6, 1] = torch.tensor([-2.0, 3.0])
+    box = ctdet_decode(hm, wh, reg, k=5)[0, 1, :4]
+    assert box[2] == box[0] and box[3] - box[1] == pytest.approx(3.0)
 
 
 def test_multi_pose_decode_snaps_to_joint_peaks():
