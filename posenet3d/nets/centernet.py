@@ -334,6 +334,12 @@ def _refine_centres(xs: torch.Tensor, ys: torch.Tensor, inds: torch.Tensor, reg:
     return xs + off[..., 0], ys + off[..., 1]
 
 
+def _box_sizes(wh: torch.Tensor, inds: torch.Tensor) -> torch.Tensor:
+    """Box (w, h) in output px at the peaks ``inds``, clamped at 0: an under-trained size head can predict a
+    negative width (seen from a real snapshot: w = −2 px), which would give x2 < x1."""
+    return gather_at(wh, inds).clamp(min=0)
+
+
 def ctdet_decode(hm_prob: torch.Tensor, wh: torch.Tensor, reg: torch.Tensor | None = None, k: int = 100
                  ) -> torch.Tensor:
     """Boxes from centre probabilities ``(B, C, H, W)`` (after sigmoid), sizes ``wh`` and offsets ``reg``.
@@ -343,7 +349,7 @@ def ctdet_decode(hm_prob: torch.Tensor, wh: torch.Tensor, reg: torch.Tensor | No
     """
     scores, inds, cls, ys, xs = topk_peaks(heatmap_peaks(hm_prob), k)
     xs, ys = _refine_centres(xs, ys, inds, reg)
-    size = gather_at(wh, inds).clamp(min=0)  # an untrained or off size head can go negative: no box is < 0
+    size = _box_sizes(wh, inds)
     half_w, half_h = size[..., 0] / 2, size[..., 1] / 2
     return torch.stack([xs - half_w, ys - half_h, xs + half_w, ys + half_h, scores, cls.float()], dim=2)
 
@@ -363,7 +369,7 @@ def multi_pose_decode(hm_prob: torch.Tensor, wh: torch.Tensor, hps: torch.Tensor
     j = hps.shape[1] // 2
     kps = gather_at(hps, inds).reshape(b, kk, j, 2) + torch.stack([xs, ys], dim=2).unsqueeze(2)
     xs, ys = _refine_centres(xs, ys, inds, reg)
-    size = gather_at(wh, inds).clamp(min=0)  # an untrained or off size head can go negative: no box is < 0
+    size = _box_sizes(wh, inds)
     boxes = torch.stack([xs - size[..., 0] / 2, ys - size[..., 1] / 2, xs + size[..., 0] / 2,
                          ys + size[..., 1] / 2], dim=2)
     if hm_hp_prob is not None:
