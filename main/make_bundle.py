@@ -4,8 +4,8 @@
         --posenet cfg/synthetic_posenet.yaml:PATH --out demo/model
 
 Each argument is ``CONFIG:SNAPSHOT``; weights are stored in fp16 (``--dtype float32`` to keep them as trained).
-``--det-thresh`` / ``--det-nms-iou`` store detector settings with the bundle (the bundled model was made with
-``--det-thresh 0.35 --det-nms-iou 0.5 --det-input-size 416``; README "Results").
+``--det-thresh`` / ``--det-nms-iou`` / ``--det-input-size`` / ``--det-flip-test`` store detector settings with the
+bundle (the bundled model's command is in README "Results").
 """
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--det-nms-iou", type=float, default=None, help="stored detector box-NMS IoU")
     p.add_argument("--det-input-size", type=int, default=None,
                    help="stored detector input side in px (default: the detector config's input_size)")
+    p.add_argument("--det-flip-test", action="store_true",
+                   help="store det_flip_test: the detector averages its maps over the mirrored image (2x its time)")
     args = p.parse_args(argv)
     cfgs, models = {}, {}
     try:
@@ -40,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
             load_weights(model, weights)
             cfgs[part], models[part] = cfg, model
         options = {k: v for k, v in (("det_score_thresh", args.det_thresh), ("det_nms_iou", args.det_nms_iou),
-                                                   ("det_input_size", args.det_input_size))
+                                                   ("det_input_size", args.det_input_size),
+                                                   ("det_flip_test", args.det_flip_test or None))
                    if v is not None}
         info = save_bundle(args.out, cfgs, models, dtype=getattr(torch, args.dtype), options=options)
     except (ConfigError, CheckpointError, EstimatorError) as exc:

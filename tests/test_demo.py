@@ -247,11 +247,12 @@ def test_make_bundle_cli_packages_three_snapshots(tmp_path, capsys):
         torch.save({"network": build_network(load_config(tmp_path / f"{part}.yaml").model).state_dict()}, snap)
         args += [f"--{part}", f"{tmp_path / (part + '.yaml')}:{snap}"]
     out = tmp_path / "bundle"
-    assert cli.main([*args, "--out", str(out), "--det-thresh", "0.25", "--det-input-size", "96"]) == 0
+    assert cli.main([*args, "--out", str(out), "--det-thresh", "0.25", "--det-input-size", "96",
+                     "--det-flip-test"]) == 0
     assert "wrote" in capsys.readouterr().out
     from posenet3d.estimator import Estimator
     est = Estimator.from_bundle(out)
-    assert est.det_score_thresh == 0.25 and est.det_input_size == 96
+    assert est.det_score_thresh == 0.25 and est.det_input_size == 96 and est.det_flip_test
     # a snapshot of the wrong network is one clear error, and the bundle already written stays as it was
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     bad = [a.replace("posenet.pth.tar", "rootnet.pth.tar") if a.endswith("posenet.pth.tar") else a for a in args]
