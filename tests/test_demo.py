@@ -259,3 +259,41 @@ def test_make_bundle_cli_packages_three_snapshots(tmp_path, capsys):
     assert cli.main([*bad, "--out", str(out)]) == 2
     assert "rootnet.pth.tar" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_bundle_to_snapshot_resumes_training_from_a_bundle(tiny_world, tmp_path, tiny_config, capsys):
+    """``main/bundle_to_snapshot.py`` writes a snapshot that holds the bundle's weights and that
+    ``train(..., resume=True)`` continues from; it never replaces an existing snapshot."""
+    from posenet3d.checkpoint import list_snapshots, load_file
+    from posenet3d.engine import train
+    cfgs = {"detector": tiny_config(tiny_world, tmp_path, "centernet", "model.arch=res_18", "model.head_conv=8"),
+            "rootnet": tiny_config(tiny_world, tmp_path, "rootnet"),
+            "posenet": tiny_config(tiny_world, tmp_path, "posenet")}
+    torch.manual_seed(0)
+    models = {part: build_network(cfg.model) for part, cfg in cfgs.items()}
+    save_bundle(tmp_path / "bundle", cfgs, models)
+    cfg_file = tmp_path / "rootnet.yaml"
+    from posenet3d.config import dump_config
+    dump_config(cfgs["rootnet"], cfg_file)
+    out_dir = tmp_path / "run"
+    cli = load_script("main/bundle_to_snapshot.py")
+    args = ["--bundle", str(tmp_path / "bundle"), "--part", "rootnet", "--cfg", str(cfg_file), "--epoch", "1",
+            f"output_dir={out_dir}"]
+    assert cli.main(args) == 0
+    snap = load_file(out_dir / "model_dump" / "snapshot_1.pth.tar")
+    want = models["rootnet"].state_dict()
+    assert snap["epoch"] == 1 and snap["task"] == "rootnet"
+    for k, v in snap["network"].items():
+        assert v.dtype == want[k].dtype
+        if v.is_floating_point():  # the bundle's fp16 rounding, widened back
+            torch.testing.assert_close(v, want[k].half().to(v.dtype), rtol=0, atol=0)
+    # a second run would replace it: refused, the file unchanged
+    before = (out_dir / "model_dump" / "snapshot_1.pth.tar").read_bytes()
+    assert cli.main(args) == 2 and "already exists" in capsys.readouterr().err
+    assert (out_dir / "model_dump" / "snapshot_1.pth.tar").read_bytes() == before
+    # the wrong network for the config is one clear error
+    assert cli.main([*args[:3], "posenet", *args[4:-2], "0", f"output_dir={tmp_path / 'other'}"]) == 2
+    assert "'rootnet'" in capsys.readouterr().err
+    # training continues at epoch 2
+    train(tiny_config(tiny_world, out_dir, "rootnet", "train.end_epoch=3"), resume=True)
+    assert [e for e, _ in list_snapshots(out_dir / "model_dump")] == [1, 2]
