@@ -4,8 +4,9 @@
         --ann data/Synthetic/train/coco_person_keypoints.json --images data/Synthetic/train/data --num 100
 
 Run it on training images (not the test split you report on). Detections are matched to the COCO-format ground
-truth greedily by IoU, highest score first (crowd boxes ignored); ``--nms-iou`` and ``--input-size`` are the
-settings the estimator would use (``main/make_bundle.py --det-thresh/--det-nms-iou/--det-input-size``).
+truth greedily by IoU, highest score first (crowd boxes ignored); ``--nms-iou``, ``--input-size`` and ``--flip-test`` are
+the settings the estimator would use (``main/make_bundle.py --det-thresh/--det-nms-iou/--det-input-size/
+--det-flip-test``).
 """
 from __future__ import annotations
 
@@ -56,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--num", type=int, default=100, help="first N images of --ann (default 100)")
     p.add_argument("--input-size", type=int, default=None, help="detector input side (default: the config's)")
     p.add_argument("--nms-iou", type=float, default=None, help="box NMS IoU (default: none)")
+    p.add_argument("--flip-test", action="store_true", help="average the detector over the mirrored image")
     p.add_argument("overrides", nargs="*")
     args = p.parse_intermixed_args(argv)
     thresholds = np.round(np.arange(0.05, 0.96, 0.05), 2)
@@ -75,13 +77,14 @@ def main(argv: list[str] | None = None) -> int:
         if img is None:
             print(f"warning: {e.path}: unreadable, skipped", file=sys.stderr)
             continue
-        det = detect_people(model, img, input_size=size, nms_iou=args.nms_iou)[0]
+        det = detect_people(model, img, input_size=size, nms_iou=args.nms_iou, flip_test=args.flip_test)[0]
         gt = e.boxes_xywh
         t, k = count_matches(det.boxes_xywh(), det.scores, gt, thresholds)
         tp += t
         kept += k
         num_gt += len(gt)
-    print(f"{len(entries)} images, {num_gt} people, input {size}², NMS IoU {args.nms_iou}")
+    print(f"{len(entries)} images, {num_gt} people, input {size}², NMS IoU {args.nms_iou}, "
+          f"flip test {'on' if args.flip_test else 'off'}")
     print("thresh  precision  recall  F1")
     for t, a, b in zip(thresholds, tp, kept):
         prec = a / b if b else 1.0

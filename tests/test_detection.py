@@ -399,3 +399,23 @@ def test_tune_detector_counts_greedy_matches():
     tp, kept = cli.count_matches(boxes, scores, gt, np.array([0.3, 0.5, 0.7, 0.95]))
     assert tp.tolist() == [1, 1, 1, 0]
     assert kept.tolist() == [3, 2, 1, 0]
+
+
+def test_tune_detector_cli_runs_with_flip_test(tiny_world, tmp_path, tiny_config, capsys):
+    """The whole CLI on the tiny world's COCO file: a precision/recall/F1 row per threshold, flip test on."""
+    from cli_scripts import load_script
+
+    from posenet3d.config import dump_config
+    from posenet3d.estimator import build_network
+
+    cfg = tiny_config(tiny_world, tmp_path, "centernet", "model.arch=res_18", "model.head_conv=8")
+    dump_config(cfg, tmp_path / "det.yaml")
+    torch.save({"network": build_network(cfg.model).state_dict()}, tmp_path / "det.pth.tar")
+    cli = load_script("main/tune_detector.py")
+    assert cli.main(["--cfg", str(tmp_path / "det.yaml"), "--weights", str(tmp_path / "det.pth.tar"),
+                     "--ann", str(tiny_world / "train" / "coco_person_keypoints.json"),
+                     "--images", str(tiny_world / "train" / "data"), "--num", "3", "--flip-test"]) == 0
+    out = capsys.readouterr().out
+    assert "3 images" in out and "flip test on" in out
+    rows = [line.split() for line in out.splitlines()[2:]]
+    assert len(rows) == 19 and all(0.0 <= float(v) <= 1.0 for row in rows for v in row[1:])
