@@ -4,9 +4,9 @@
         --ann data/Synthetic/train/coco_person_keypoints.json --images data/Synthetic/train/data --num 100
 
 Run it on training images (not the test split you report on). Detections are matched to the COCO-format ground
-truth greedily by IoU, highest score first (crowd boxes ignored); ``--nms-iou``, ``--input-size`` and ``--flip-test`` are
-the settings the estimator would use (``main/make_bundle.py --det-thresh/--det-nms-iou/--det-input-size/
---det-flip-test``).
+truth greedily by IoU, highest score first (crowd boxes ignored); ``--nms-iou``, ``--input-size`` and
+``--flip-test`` are the settings the estimator would use (``main/make_bundle.py --det-thresh/--det-nms-iou/
+--det-input-size/--det-flip-test``).
 """
 from __future__ import annotations
 
