@@ -11,6 +11,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 from posenet3d.checkpoint import CheckpointError
@@ -18,6 +19,7 @@ from posenet3d.config import ConfigError, load_config
 from posenet3d.datasets.base import DatasetError
 from posenet3d.distributed import GpuSpecError, parse_gpus
 from posenet3d.engine import TrainingError, train
+from posenet3d.stopping import TrainingInterrupted
 
 DEFAULT_CFG = "cfg/muco_posenet.yaml"
 
@@ -36,7 +38,20 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DatasetError, GpuSpecError, CheckpointError, TrainingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except TrainingInterrupted as exc:
+        print(f"{exc}; continue with: {continue_command(argv)}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted twice: stopped at once (a snapshot being written was discarded); continue with: "
+              f"{continue_command(argv)}", file=sys.stderr)
+        return 130
     return 0
+
+
+def continue_command(argv: list[str] | None) -> str:
+    """This command line with ``--continue`` (the way to resume the run)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    return shlex.join(["python", "main/train.py", *args, *([] if "--continue" in args else ["--continue"])])
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ from .config import Config, ConfigError
 from .datasets.registry import build_dataset
 from .datasets.topdown import TopDownCodec
 from .datasets.torch_dataset import MixedDataset, PoseDataset, RootDataset
-from .geometry import k_value
 from .evaluation.report import write_predictions_h5, write_result_json
+from .geometry import k_value
 from .nets.backbone import ResNetBackbone
 from .nets.posenet import PoseNet, flip_merge, marginal_loss, posenet_loss
 from .skeletons import HUMAN36M_EVAL_JOINTS, get_joint_set, map_joints
@@ -65,6 +65,7 @@ def _result_dir(cfg: Config) -> Path:
 
 class PoseNetTask:
     name = "posenet"
+    image_key = "img"  # the batch entry the engine copies in channels_last when train.channels_last
 
     def codec(self, cfg: Config) -> TopDownCodec:
         return TopDownCodec.from_config(cfg.model)
@@ -81,12 +82,9 @@ class PoseNetTask:
                                        seed=cfg.train.seed) for n in names])
         return MixedDataset(groups, seed=cfg.train.seed)
 
-    def loss(self, net: nn.Module, batch: dict, device: torch.device, cfg: Config):
-        img = batch["img"].to(device, non_blocking=True)
-        if cfg.train.channels_last:
-            img = img.contiguous(memory_format=torch.channels_last)
-        target = batch["joints_hm"].to(device)
-        vis, has_depth = batch["vis"].to(device), batch["has_depth"].to(device)
+    def loss(self, net: nn.Module, batch: dict, cfg: Config):
+        """(total loss, {term: tensor}) on a batch the engine has moved to the device."""
+        img, target, vis, has_depth = batch["img"], batch["joints_hm"], batch["vis"], batch["has_depth"]
         w_aux = cfg.train.aux_heatmap_weight
         if w_aux > 0:
             coord, marginals = net(img, return_marginals=True)
@@ -191,6 +189,7 @@ class PoseNetTask:
 
 class RootNetTask:
     name = "rootnet"
+    image_key = "img"
 
     def codec(self, cfg: Config) -> TopDownCodec:
         return TopDownCodec.from_config(cfg.model)
@@ -210,14 +209,11 @@ class RootNetTask:
                                        codec, train=True, seed=cfg.train.seed) for n in names])
         return MixedDataset(groups, seed=cfg.train.seed)
 
-    def loss(self, net: nn.Module, batch: dict, device: torch.device, cfg: Config):
+    def loss(self, net: nn.Module, batch: dict, cfg: Config):
+        """(total loss, {}) on a batch the engine has moved to the device."""
         from rootnet import rootnet_loss
-        img = batch["img"].to(device, non_blocking=True)
-        if cfg.train.channels_last:
-            img = img.contiguous(memory_format=torch.channels_last)
-        out = net(img, batch["k_value"].to(device))
-        loss = rootnet_loss(out, batch["root"].to(device), batch["root_vis"].to(device),
-                            batch["has_depth"].to(device)).mean()
+        out = net(batch["img"], batch["k_value"])
+        loss = rootnet_loss(out, batch["root"], batch["root_vis"], batch["has_depth"]).mean()
         return loss, {}
 
     def test(self, cfg: Config, model: nn.Module, device: torch.device, tag: str) -> dict:

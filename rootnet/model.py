@@ -30,8 +30,10 @@ class RootHead(nn.Module):
 
     def forward(self, feat: torch.Tensor, k_value: torch.Tensor) -> torch.Tensor:
         xy = soft_argmax_2d(self.xy_layer(self.deconv_layers(feat)))[:, 0]  # (B, 2)
-        gamma = self.depth_layer(feat.mean(dim=(2, 3), keepdim=True)).flatten(1).float()  # (B, 1)
-        depth = gamma * k_value.float().reshape(-1, 1)
+        # γ in fp32 even under autocast: in bf16 Z = γ·k would move in 16–31 mm steps at 4 m
+        with torch.autocast(feat.device.type, enabled=False):
+            gamma = self.depth_layer(feat.float().mean(dim=(2, 3), keepdim=True)).flatten(1)  # (B, 1)
+            depth = gamma * k_value.float().reshape(-1, 1)
         return torch.cat([xy, depth], dim=1)
 
 

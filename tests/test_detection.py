@@ -12,14 +12,39 @@ import torch
 from posenet3d.checkpoint import CheckpointError
 from posenet3d.datasets.base import DatasetError
 from posenet3d.detection.checkpoint import load_centernet, save_centernet
-from posenet3d.detection.pipeline import (COCO_MEAN_BGR, AugmentConfig, CocoPersonDataset, ImageMeta,
-                                          detect_people, letterbox_affine, postprocess, prepare_image)
-from posenet3d.detection.targets import (box_radius, build_ctdet_targets, build_multi_pose_targets, draw_gaussian,
-                                         gaussian_radius, gaussian_radius_corrected)
-from posenet3d.evaluation.detection import (detection_records, evaluate_person_ap, read_detection_json,
-                                            write_detection_json)
-from posenet3d.nets.centernet import (COCO_FLIP_PAIRS, CenterNet, CenterNetLoss, ctdet_heads, decode,
-                                      multi_pose_heads)
+from posenet3d.detection.pipeline import (
+    COCO_MEAN_BGR,
+    AugmentConfig,
+    CocoPersonDataset,
+    ImageMeta,
+    detect_people,
+    letterbox_affine,
+    postprocess,
+    prepare_image,
+)
+from posenet3d.detection.targets import (
+    box_radius,
+    build_ctdet_targets,
+    build_multi_pose_targets,
+    draw_gaussian,
+    gaussian_radius,
+    gaussian_radius_corrected,
+)
+from posenet3d.evaluation.detection import (
+    detection_records,
+    evaluate_person_ap,
+    read_detection_json,
+    write_detection_json,
+)
+from posenet3d.nets.centernet import (
+    COCO_FLIP_PAIRS,
+    CenterNet,
+    CenterNetLoss,
+    ctdet_heads,
+    decode,
+    focal_loss,
+    multi_pose_heads,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -266,12 +291,12 @@ def test_task_loss_uses_the_configured_size_weight(tmp_path):
     batch = _synthetic_batch(tmp_path)
     model = CenterNet("res_18", ctdet_heads(1), head_conv=16, width=0.25).eval()
     cfg = Config()
-    task, dev = CenterNetTask(), torch.device("cpu")
+    task = CenterNetTask()
     totals = {}
     for weight in (0.1, 1.0):
         cfg.train.det_size_weight = weight
         with torch.no_grad():
-            totals[weight], stats = task.loss(model, batch, dev, cfg)
+            totals[weight], stats = task.loss(model, batch, cfg)
     # total = hm + w·wh + reg: raising w from 0.1 to 1 adds 0.9 × the size loss
     assert float(stats["wh_loss"]) > 1.0
     assert float(totals[1.0] - totals[0.1]) == pytest.approx(0.9 * float(stats["wh_loss"]), rel=1e-5)
@@ -419,3 +444,23 @@ def test_tune_detector_cli_runs_with_flip_test(tiny_world, tmp_path, tiny_config
     assert "3 images" in out and "flip test on" in out
     rows = [line.split() for line in out.splitlines()[2:]]
     assert len(rows) == 19 and all(0.0 <= float(v) <= 1.0 for row in rows for v in row[1:])
+
+
+def test_training_augmentation_differs_between_epochs_and_repeats_within_one(tmp_path):
+    ann = _write_dataset(tmp_path, with_keypoints=False)
+    ds = CocoPersonDataset(ann, tmp_path, task="ctdet", train=True, input_size=128, seed=3)
+    first = ds[0]["input"]
+    assert torch.equal(ds[0]["input"], first)  # a seeded run repeats itself
+    ds.set_epoch(1)
+    second = ds[0]["input"]
+    assert not torch.equal(second, first)  # but each epoch draws new augmentation
+    ds.set_epoch(0)
+    assert torch.equal(ds[0]["input"], first)
+
+
+def test_focal_loss_without_positives_needs_no_branch():
+    torch.manual_seed(0)
+    logits, gt = torch.randn(2, 1, 8, 8), torch.rand(2, 1, 8, 8) * 0.9  # no exact 1: no positives
+    p = torch.sigmoid(logits).clamp(1e-4, 1 - 1e-4)
+    expected = -(torch.log(1 - p) * p.pow(2) * (1 - gt).pow(4)).sum()
+    assert torch.equal(focal_loss(logits, gt), expected)

@@ -123,3 +123,38 @@ def test_cli_overrides_may_follow_flags(tiny_world, tmp_path, capsys):
     rc = cli.main(["--cfg", str(ROOT / "cfg" / "muco_posenet.yaml"), "--gpu", "0-99", "train.lr=1e-4"])
     assert rc == 2
     assert "not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("task", ["posenet", "centernet"])
+def test_no_per_iteration_reads_of_device_values(tiny_world, tmp_path, tiny_config, monkeypatch, task):
+    """Reading a tensor's value (``.item()``, ``float()``, ``int()``, ``bool()``) waits for the GPU; the training
+    loop, the tasks and the networks do it every ``log_interval`` iterations, not every iteration."""
+    reads = []
+    watched = ("posenet3d/engine.py", "posenet3d/tasks.py", "posenet3d/nets/", "posenet3d/detection/task.py",
+               "rootnet/")
+    for name in ("item", "__float__", "__int__", "__bool__"):
+        real = getattr(torch.Tensor, name)
+
+        def spy(self, *a, _real=real, **k):
+            caller = sys._getframe(1).f_code.co_filename.replace("\\", "/")
+            if any(w in caller for w in watched):
+                reads.append(caller)
+            return _real(self, *a, **k)
+        monkeypatch.setattr(torch.Tensor, name, spy)
+
+    def reads_for(iters: int) -> int:
+        reads.clear()
+        out = tmp_path / f"{iters}"
+        if task == "centernet":
+            from test_detection import _write_dataset
+            (out / "coco").mkdir(parents=True)
+            ann = _write_dataset(out / "coco", with_keypoints=False)
+            extra = ["model.arch=res_18", "model.input_size=64", "model.head_conv=8", f"data.det_train_ann={ann}",
+                     f"data.det_train_images={out / 'coco'}", "train.batch_size=1"]
+        else:
+            extra = []
+        train(tiny_config(tiny_world, out, task, "train.end_epoch=1", f"train.max_iters_per_epoch={iters}",
+                          "train.log_interval=1000", *extra))
+        return len(reads)
+
+    assert reads_for(2) == reads_for(3)

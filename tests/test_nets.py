@@ -166,3 +166,19 @@ def test_imagenet_on_a_narrow_trunk_is_a_config_error():
     cfg = load_config(None, ["model.backbone_depth=18", "model.backbone_width=0.5", "model.pretrained=imagenet"])
     with pytest.raises(ConfigError, match="backbone_width 1.0"):
         get_task("posenet").build_model(cfg, for_training=True)
+
+
+def test_rootnet_depth_stays_fp32_under_autocast():
+    from rootnet.model import RootHead
+    torch.manual_seed(0)
+    head = RootHead(32, 16).eval()
+    with torch.no_grad():
+        head.depth_layer.weight.normal_(0, 0.05)
+        feat = torch.randn(256, 32, 2, 2) * 0.1 + 1.0  # 256 people, slightly different features
+        k = torch.full((256,), 4000.0)  # all at about 4 m
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            z = head(feat, k)[:, 2]
+        ref = (head.depth_layer(feat.mean(dim=(2, 3), keepdim=True)).flatten() * 4000.0)
+    assert z.dtype == torch.float32
+    assert float((z - ref).abs().max()) < 0.01  # mm; a bf16 γ is off by up to ~8 mm at 4 m
+    assert len(torch.unique(z)) > 200  # not quantised into a few depth steps

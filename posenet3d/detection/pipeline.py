@@ -236,7 +236,8 @@ class CocoPersonDataset(Dataset):
     ``input (3, H_in, W_in)``, the targets of :func:`build_ctdet_targets` / :func:`build_multi_pose_targets`
     (output px), ``img_id``, ``center (2,)`` and ``scale`` (the affine, image px). ``train=True`` applies the
     augmentation ``augment`` (default :class:`AugmentConfig`); ``seed`` fixes each item's randomness (item i
-    always draws the same augmentation); without it every draw is fresh (seeded by torch, so DataLoader
+    draws ``default_rng([seed, epoch, i])``: the same in every run, different in every epoch — see
+    :meth:`set_epoch`); without it every draw is fresh (seeded by torch, so DataLoader
     workers differ).
     """
 
@@ -257,13 +258,18 @@ class CocoPersonDataset(Dataset):
         self.augment = (augment or AugmentConfig()) if train else None
         self.entries = read_coco_person_json(ann_file, img_dir, person_category_id, include_crowd)
         self.ann_file = Path(ann_file)
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()  # seen by persistent workers
 
     def __len__(self) -> int:
         return len(self.entries)
 
+    def set_epoch(self, epoch: int) -> None:
+        """Select the augmentation stream of ``epoch`` (the engine calls it before each epoch)."""
+        self._epoch.fill_(int(epoch))
+
     def _rng(self, index: int) -> np.random.Generator:
         if self.seed is not None:
-            return np.random.default_rng([self.seed, index])
+            return np.random.default_rng([self.seed, int(self._epoch.item()), index])
         return np.random.default_rng(int(torch.randint(0, 2 ** 62, ()).item()))
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:

@@ -18,6 +18,7 @@ from .pipeline import CocoPersonDataset, detect_people, read_coco_person_json
 
 class CenterNetTask:
     name = "centernet"
+    image_key = "input"
 
     def build_model(self, cfg: Config, for_training: bool = True) -> nn.Module:
         m = cfg.model
@@ -36,14 +37,11 @@ class CenterNetTask:
         return CocoPersonDataset(cfg.data.det_train_ann, cfg.data.det_train_images, task=cfg.model.centernet_task,
                                  train=True, input_size=cfg.model.input_size, seed=cfg.train.seed)
 
-    def loss(self, net: nn.Module, batch: dict, device: torch.device, cfg: Config):
-        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-        img = batch["input"]
-        if cfg.train.channels_last:
-            img = img.contiguous(memory_format=torch.channels_last)
-        outputs = {k: v.float() for k, v in net(img).items()}
+    def loss(self, net: nn.Module, batch: dict, cfg: Config):
+        """(total loss, {term: tensor}) on a batch the engine has moved to the device."""
+        outputs = {k: v.float() for k, v in net(batch["input"]).items()}
         total, stats = CenterNetLoss(wh_weight=cfg.train.det_size_weight)(outputs, batch)
-        return total, {k: torch.as_tensor(v) for k, v in stats.items() if k != "loss"}
+        return total, {k: v for k, v in stats.items() if k != "loss"}
 
     def test(self, cfg: Config, model: nn.Module, device: torch.device, tag: str) -> dict:
         entries = read_coco_person_json(cfg.data.det_test_ann, cfg.data.det_test_images)

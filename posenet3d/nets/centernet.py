@@ -239,10 +239,8 @@ def focal_loss(logits: torch.Tensor, gt: torch.Tensor, alpha: float = 2.0, beta:
     neg = 1.0 - pos
     pos_loss = (torch.log(p) * (1 - p).pow(alpha) * pos).sum()
     neg_loss = (torch.log(1 - p) * p.pow(alpha) * (1 - gt).pow(beta) * neg).sum()
-    num_pos = pos.sum()
-    if num_pos == 0:
-        return -neg_loss
-    return -(pos_loss + neg_loss) / num_pos
+    # without positives pos_loss is 0 and the division is by 1: the same value with no GPU→CPU sync
+    return -(pos_loss + neg_loss) / pos.sum().clamp_min(1.0)
 
 
 def gather_at(feat: torch.Tensor, ind: torch.Tensor) -> torch.Tensor:
@@ -281,7 +279,7 @@ class CenterNetLoss(nn.Module):
                         "hm_hp": hm_hp_weight, "hp_offset": hp_offset_weight}
 
     def forward(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
-                ) -> tuple[torch.Tensor, dict[str, float]]:
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         terms: dict[str, torch.Tensor] = {"hm": focal_loss(outputs["hm"], batch["hm"])}
         if "wh" in outputs:
             terms["wh"] = reg_l1_loss(outputs["wh"], batch["reg_mask"], batch["ind"], batch["wh"])
@@ -295,8 +293,8 @@ class CenterNetLoss(nn.Module):
             terms["hp_offset"] = reg_l1_loss(outputs["hp_offset"], batch["hp_mask"], batch["hp_ind"],
                                              batch["hp_offset"])
         total = sum(self.weights[k] * v for k, v in terms.items())
-        stats = {f"{k}_loss": float(v.detach()) for k, v in terms.items()}
-        stats["loss"] = float(total.detach())
+        stats = {f"{k}_loss": v.detach() for k, v in terms.items()}  # tensors: reading them is the caller's sync
+        stats["loss"] = total.detach()
         return total, stats
 
 

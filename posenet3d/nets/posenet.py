@@ -90,10 +90,11 @@ def flip_merge(coord_hm: torch.Tensor, coord_flipped_hm: torch.Tensor, flip_pair
                width_hm: int) -> torch.Tensor:
     """The reference's test-time flip: the prediction on the mirrored crop gets ``x' = width_hm - 1 - x`` and
     its left/right joints swapped; the result is the mean of the two (B, J, 3) predictions."""
-    f = coord_flipped_hm.clone()
-    f[..., 0] = width_hm - 1 - f[..., 0]
+    perm = list(range(coord_flipped_hm.shape[1]))
     for a, b in flip_pairs:
-        f[:, [a, b]] = f[:, [b, a]]
+        perm[a], perm[b] = perm[b], perm[a]
+    f = coord_flipped_hm.index_select(1, torch.tensor(perm, device=coord_flipped_hm.device))
+    f[..., 0] = width_hm - 1 - f[..., 0]
     return (coord_hm + f) / 2.0
 
 
