@@ -36,9 +36,15 @@ from tqdm import tqdm
 
 from posenet3d.checkpoint import CheckpointError
 from posenet3d.config import ConfigError, load_config
+from posenet3d.detection.model import ARCHS
 from posenet3d.estimator import EstimateResult, Estimator, EstimatorError
-from posenet3d.media import InputItem, MediaError, VideoReader, discover_inputs, read_image
-from posenet3d.nets.centernet import ARCHS
+from posenet3d.media import (
+    InputItem,
+    MediaError,
+    VideoReader,
+    discover_inputs,
+    read_image,
+)
 from posenet3d.vis import draw_2d, draw_3d, save_image, side_by_side
 
 DEMO_DIR = Path(__file__).resolve().parent

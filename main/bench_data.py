@@ -39,7 +39,7 @@ from posenet3d.datasets.muco import MuCo
 from posenet3d.datasets.topdown import TopDownCodec
 from posenet3d.datasets.torch_dataset import PoseDataset, read_image_bgr
 from posenet3d.geometry import bbox_from_joints, cam2pixel
-from posenet3d.nets.posenet import build_posenet, posenet_loss
+from posenet3d.posenet.model import build_posenet, posenet_loss
 from posenet3d.skeletons import MUCO
 
 SYNTHETIC_DEFAULT = Path(__file__).resolve().parents[1] / "data" / "Synthetic" / "train"

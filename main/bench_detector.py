@@ -15,7 +15,8 @@ import statistics
 
 import torch
 
-from posenet3d.nets.centernet import ARCHS, CenterNet, ctdet_heads, decode
+from posenet3d.detection.decode import decode
+from posenet3d.detection.model import ARCHS, CenterNet, ctdet_heads
 from posenet3d.timing import time_ms
 
 

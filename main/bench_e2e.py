@@ -33,9 +33,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from posenet3d.config import ModelConfig, load_config
+from posenet3d.detection.model import CenterNet, ctdet_heads
 from posenet3d.estimator import Estimator, build_network
 from posenet3d.geometry import process_bboxes
-from posenet3d.nets.centernet import CenterNet, ctdet_heads
 from posenet3d.timing import time_ms
 
 REPO = Path(__file__).resolve().parents[1]

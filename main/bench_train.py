@@ -14,7 +14,7 @@ import time
 import torch
 
 from posenet3d.engine import amp_settings
-from posenet3d.nets.posenet import build_posenet, marginal_loss, posenet_loss
+from posenet3d.posenet.model import build_posenet, marginal_loss, posenet_loss
 
 # (name, depth, width, input px, depth bins, head channels, batch)
 VARIANTS = [

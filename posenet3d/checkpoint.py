@@ -1,7 +1,7 @@
 """Snapshots: writing them atomically, finding the latest, and loading weights with a strict, readable check.
 
 A snapshot is ``<model_dump>/snapshot_{epoch}.pth.tar`` holding ``epoch`` (0-based), ``network`` (state_dict),
-``optimizer`` and what resuming needs (``scheduler``, ``scaler``, ``rng``, ``config``, ``task``). Only tensors and
+``optimizer`` and what resuming needs (``scaler``, ``config``, ``task``). Only tensors and
 plain containers are stored, so every file loads with ``torch.load(..., weights_only=True)``.
 
 Weight loading accepts the published 3DMPPE PoseNet/RootNet snapshots as they are (``network`` key, ``module.``

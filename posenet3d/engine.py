@@ -25,12 +25,13 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
 from .checkpoint import (
@@ -52,6 +53,7 @@ from .distributed import (
 )
 from .evaluation.report import atomic_path
 from .stopping import StopRequest, TrainingInterrupted
+from .task_base import Task
 from .tasks import get_task
 
 log = logging.getLogger("posenet3d")
@@ -212,7 +214,47 @@ def _stop_message(stop_signal: int, epoch: int, it: int | None, iters: int, mode
     return f"stopped by {signal.Signals(stop_signal).name} {where}; {kept}"
 
 
+@dataclass
+class _Run:
+    """One process's training state, built by :func:`_setup`."""
+
+    ctx: DistContext
+    cfg: Config
+    task: Task
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    amp: bool
+    amp_dtype: torch.dtype | None
+    model_dump: Path
+    log_dir: Path
+    net: nn.Module | None = None  # the model, wrapped in DDP when distributed
+    dataset: Dataset | None = None
+    sampler: DistributedSampler | None = None
+    loader: DataLoader | None = None
+    iters: int = 0
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.log_dir / "metrics.jsonl"
+
+
 def _train_process(ctx: DistContext, cfg: Config, resume: bool) -> None:
+    run = _setup(ctx, cfg)
+    start_epoch = _resume(run) if resume else 0
+    if start_epoch >= cfg.train.end_epoch:
+        return
+    _attach_data(run)
+    with StopRequest() as stop:
+        for epoch in range(start_epoch, cfg.train.end_epoch):
+            _finish_epoch(run, epoch, _train_epoch(run, epoch, stop))
+            if epoch + 1 < cfg.train.end_epoch and any_process(stop.requested, ctx):
+                raise TrainingInterrupted(_stop_message(stop.signum or signal.SIGTERM, epoch, None, run.iters,
+                                                        run.model_dump), stop.signum or signal.SIGTERM)
+
+
+def _setup(ctx: DistContext, cfg: Config) -> _Run:
+    """Logging, the network (the same initial weights on every process), optimizer and AMP."""
     model_dump, log_dir = run_dirs(cfg)
     setup_logging(log_dir / "train.log", ctx.is_main)
     task = get_task(cfg.model.task)
@@ -221,8 +263,7 @@ def _train_process(ctx: DistContext, cfg: Config, resume: bool) -> None:
     if ctx.is_main:
         for p in remove_stale_temporaries(model_dump):
             log.info("removed %s, left by a run killed while writing a snapshot", p.name)
-
-    seed_everything(cfg.train.seed)  # the same initial weights on every process
+    seed_everything(cfg.train.seed)
     if not ctx.is_main:
         barrier(ctx)  # rank 0 fetches ImageNet weights (if any) into the cache first
     model = task.build_model(cfg, for_training=True).to(ctx.device)
@@ -235,124 +276,144 @@ def _train_process(ctx: DistContext, cfg: Config, resume: bool) -> None:
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     amp, amp_dtype = amp_settings(ctx.device, cfg.train.amp)
     scaler = torch.amp.GradScaler("cuda", enabled=amp and amp_dtype == torch.float16)
-    metrics_file = log_dir / "metrics.jsonl"
+    return _Run(ctx, cfg, task, model, optimizer, scaler, amp, amp_dtype, model_dump, log_dir)
 
-    start_epoch = 0
-    if resume:
-        last = _resume_point(ctx, model_dump)
-        ckpt = load_weights(model, last)
-        if ckpt.get("task", cfg.model.task) != cfg.model.task:
-            raise TrainingError(f"--continue: {last} is a {ckpt.get('task')} snapshot, the config trains "
-                                f"{cfg.model.task}")
-        optimizer.load_state_dict(ckpt["optimizer"])
-        if not restore_scaler(scaler, ckpt.get("scaler")) and scaler.is_enabled():
-            log.info("the snapshot holds no fp16 GradScaler state (trained with bf16, on the CPU or without AMP): "
-                     "starting a fresh one")
-        start_epoch = int(ckpt["epoch"]) + 1
-        if start_epoch >= cfg.train.end_epoch:
-            log.info("the run is complete: %s is epoch %d of train.end_epoch=%d. To train longer, raise it, e.g. "
-                     "--continue train.end_epoch=%d", last, start_epoch - 1, cfg.train.end_epoch, start_epoch + 5)
-            return
-        if ctx.is_main and (n := _drop_metrics_from(metrics_file, start_epoch)):
-            log.info("dropped %d metrics.jsonl line(s) of epochs from %d on (they are trained again)", n,
-                     start_epoch)
-        log.info("resumed from %s; starting at epoch %d", last, start_epoch)
 
-    dataset = task.train_dataset(cfg)
-    sampler = DistributedSampler(dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True,
-                                 seed=cfg.train.seed, drop_last=True)
-    loader = DataLoader(dataset, batch_size=cfg.train.batch_size, sampler=sampler, drop_last=True,
-                        num_workers=cfg.data.num_workers, pin_memory=ctx.device.type == "cuda",
-                        persistent_workers=cfg.data.num_workers > 0, collate_fn=getattr(task, "collate", None))
-    if len(loader) == 0:
-        raise TrainingError(f"the training set has {len(dataset)} samples, fewer than one batch of "
+def _resume(run: _Run) -> int:
+    """Load the latest snapshot into ``run``; the epoch to start at (``end_epoch`` when the run is complete)."""
+    cfg = run.cfg
+    last = _resume_point(run.ctx, run.model_dump)
+    ckpt = load_weights(run.model, last)
+    if ckpt.get("task", cfg.model.task) != cfg.model.task:
+        raise TrainingError(f"--continue: {last} is a {ckpt.get('task')} snapshot, the config trains "
+                            f"{cfg.model.task}")
+    run.optimizer.load_state_dict(ckpt["optimizer"])
+    if not restore_scaler(run.scaler, ckpt.get("scaler")) and run.scaler.is_enabled():
+        log.info("the snapshot holds no fp16 GradScaler state (trained with bf16, on the CPU or without AMP): "
+                 "starting a fresh one")
+    start_epoch = int(ckpt["epoch"]) + 1
+    if start_epoch >= cfg.train.end_epoch:
+        log.info("the run is complete: %s is epoch %d of train.end_epoch=%d. To train longer, raise it, e.g. "
+                 "--continue train.end_epoch=%d", last, start_epoch - 1, cfg.train.end_epoch, start_epoch + 5)
+        return cfg.train.end_epoch
+    if run.ctx.is_main and (n := _drop_metrics_from(run.metrics_file, start_epoch)):
+        log.info("dropped %d metrics.jsonl line(s) of epochs from %d on (they are trained again)", n, start_epoch)
+    log.info("resumed from %s; starting at epoch %d", last, start_epoch)
+    return start_epoch
+
+
+def _attach_data(run: _Run) -> None:
+    """The training set, its sampler and loader, DDP, and the run's config/environment files."""
+    ctx, cfg = run.ctx, run.cfg
+    run.dataset = run.task.train_dataset(cfg)
+    run.sampler = DistributedSampler(run.dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True,
+                                     seed=cfg.train.seed, drop_last=True)
+    run.loader = DataLoader(run.dataset, batch_size=cfg.train.batch_size, sampler=run.sampler, drop_last=True,
+                            num_workers=cfg.data.num_workers, pin_memory=ctx.device.type == "cuda",
+                            persistent_workers=cfg.data.num_workers > 0)
+    if len(run.loader) == 0:
+        raise TrainingError(f"the training set has {len(run.dataset)} samples, fewer than one batch of "
                             f"{cfg.train.batch_size} per process × {ctx.world_size} processes")
-    net = nn.parallel.DistributedDataParallel(
-        model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None) if ctx.distributed else model
-
+    run.net = nn.parallel.DistributedDataParallel(
+        run.model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None) \
+        if ctx.distributed else run.model
+    n = len(run.loader)
+    run.iters = n if cfg.train.max_iters_per_epoch <= 0 else min(n, cfg.train.max_iters_per_epoch)
     if ctx.is_main:
-        log_dir.mkdir(parents=True, exist_ok=True)
-        dump_config(cfg, log_dir / "config.yaml")
-        (log_dir / "env.json").write_text(json.dumps(environment_info(), indent=1))
+        run.log_dir.mkdir(parents=True, exist_ok=True)
+        dump_config(cfg, run.log_dir / "config.yaml")
+        (run.log_dir / "env.json").write_text(json.dumps(environment_info(), indent=1))
         log.info("task %s: %d training samples, %d iterations/epoch, %d process(es) on %s, batch %d per process, "
-                 "AMP %s", cfg.model.task, len(dataset), len(loader), ctx.world_size, ctx.device.type,
-                 cfg.train.batch_size, amp_dtype if amp else "off")
+                 "AMP %s", cfg.model.task, len(run.dataset), n, ctx.world_size, ctx.device.type,
+                 cfg.train.batch_size, run.amp_dtype if run.amp else "off")
 
-    iters = len(loader) if cfg.train.max_iters_per_epoch <= 0 else min(len(loader), cfg.train.max_iters_per_epoch)
-    # distributed runs agree on a stop every log_interval iterations (one tiny collective); one process looks
-    # at every iteration
+
+@dataclass
+class _EpochStats:
+    lr: float
+    names: list[str]
+    sums: torch.Tensor  # loss terms summed over the epoch's iterations, on the device
+    n: int  # iterations run
+    bad: torch.Tensor  # bad/missing images skipped (CPU, int64)
+    data_time: float
+    elapsed: float
+
+
+def _train_epoch(run: _Run, epoch: int, stop: StopRequest) -> _EpochStats:
+    """One epoch of optimisation; stops (raising) at a safe point when a stop was requested."""
+    ctx, cfg = run.ctx, run.cfg
+    seed_everything(cfg.train.seed, ctx.rank, epoch)
+    lr = lr_at(cfg, epoch)
+    for g in run.optimizer.param_groups:
+        g["lr"] = lr
+    run.sampler.set_epoch(epoch)
+    if hasattr(run.dataset, "set_epoch"):
+        run.dataset.set_epoch(epoch)
+    run.net.train()
+    if cfg.train.freeze_bn:
+        _freeze_bn(run.model)
+    # distributed runs agree on a stop every log_interval iterations (one tiny collective); one process looks at
+    # every iteration
     stop_every = max(1, cfg.train.log_interval) if ctx.distributed else 1
-    image_key = getattr(task, "image_key", None)
-    with StopRequest() as stop:
-        for epoch in range(start_epoch, cfg.train.end_epoch):
-            seed_everything(cfg.train.seed, ctx.rank, epoch)
-            lr = lr_at(cfg, epoch)
-            for g in optimizer.param_groups:
-                g["lr"] = lr
-            sampler.set_epoch(epoch)
-            if hasattr(dataset, "set_epoch"):
-                dataset.set_epoch(epoch)
-            net.train()
-            if cfg.train.freeze_bn:
-                _freeze_bn(model)
-            t_epoch = t_last = time.perf_counter()
-            data_time = 0.0
-            names: list[str] = []
-            sums: torch.Tensor | None = None  # running sums of the loss terms, on the device
-            nonfinite = torch.zeros((), dtype=torch.int64, device=ctx.device)
-            bad = torch.zeros((), dtype=torch.int64)  # bad/missing images, counted on the CPU where they are
-            n = 0
-            for it, batch in enumerate(_progress(loader, iters, ctx.is_main, f"epoch {epoch}")):
-                if it >= iters:
-                    break
-                if (it + 1) % stop_every == 0 and any_process(stop.requested, ctx):
-                    raise TrainingInterrupted(_stop_message(stop.signum or signal.SIGTERM, epoch, it, iters,
-                                                            model_dump), stop.signum or signal.SIGTERM)
-                data_time += time.perf_counter() - t_last
-                if "bad" in batch:
-                    bad += batch.pop("bad").sum()
-                batch = move_batch(batch, ctx.device, image_key, cfg.train.channels_last)
-                with torch.autocast(ctx.device.type, dtype=amp_dtype, enabled=amp):
-                    loss, parts = task.loss(net, batch, cfg)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                values = torch.stack([loss.detach().float(), *(v.detach().float() for v in parts.values())])
-                if sums is None:
-                    names, sums = ["loss", *parts], torch.zeros_like(values)
-                sums += values
-                nonfinite += (~torch.isfinite(values[0])).long()
-                n = it + 1
-                t_last = time.perf_counter()
-                if n % cfg.train.log_interval == 0 or n == iters:
-                    _check_finite(nonfinite, epoch, n, cfg.train.log_interval, model_dump, ctx)
-                if ctx.is_main and n % cfg.train.log_interval == 0:
-                    el = t_last - t_epoch
-                    eta = el / n * (iters - n)
-                    log.info("epoch %d/%d it %d/%d lr %.2e loss %.4f data %.0f%% %.1f samples/s eta %s", epoch,
-                             cfg.train.end_epoch, n, iters, lr, float(sums[0]) / n, 100 * data_time / el,
-                             n * cfg.train.batch_size * ctx.world_size / el, _fmt_time(eta))
-            means_t = all_reduce_sum(sums / max(n, 1), ctx) / ctx.world_size
-            means = dict(zip(names, means_t.tolist()))
-            bad_total = int(all_reduce_sum(bad, ctx).item())
-            elapsed = time.perf_counter() - t_epoch
-            if ctx.is_main:
-                record = {"epoch": epoch, "lr": lr, **means, "samples_per_s": n * cfg.train.batch_size
-                          * ctx.world_size / elapsed, "data_fraction": data_time / elapsed, "bad_samples": bad_total,
-                          "time_s": elapsed}
-                with open(metrics_file, "a") as f:  # before the snapshot: a resume starts after the snapshot
-                    f.write(json.dumps(record) + "\n")
-                if (epoch + 1) % cfg.train.snapshot_interval == 0 or epoch + 1 == cfg.train.end_epoch:
-                    state = {"epoch": epoch, "task": cfg.model.task, "network": model.state_dict(),
-                             "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
-                             "config": config_to_dict(cfg)}
-                    save_snapshot(snapshot_path(model_dump, epoch), state)
-                log.info("epoch %d done in %s: %s; %d bad/missing images skipped", epoch, _fmt_time(elapsed),
-                         " ".join(f"{k} {v:.4f}" for k, v in means.items()), bad_total)
-            if epoch + 1 < cfg.train.end_epoch and any_process(stop.requested, ctx):
-                raise TrainingInterrupted(_stop_message(stop.signum or signal.SIGTERM, epoch, None, iters,
-                                                        model_dump), stop.signum or signal.SIGTERM)
+    t_epoch = t_last = time.perf_counter()
+    data_time, names, sums, n = 0.0, [], None, 0
+    bad = torch.zeros((), dtype=torch.int64)
+    nonfinite = torch.zeros((), dtype=torch.int64, device=ctx.device)
+    for it, batch in enumerate(_progress(run.loader, run.iters, ctx.is_main, f"epoch {epoch}")):
+        if it >= run.iters:
+            break
+        if (it + 1) % stop_every == 0 and any_process(stop.requested, ctx):
+            signum = stop.signum or signal.SIGTERM
+            raise TrainingInterrupted(_stop_message(signum, epoch, it, run.iters, run.model_dump), signum)
+        data_time += time.perf_counter() - t_last
+        if "bad" in batch:
+            bad += batch.pop("bad").sum()
+        values = _step(run, move_batch(batch, ctx.device, run.task.image_key, cfg.train.channels_last))
+        if sums is None:
+            names, sums = list(values), torch.zeros(len(values), device=ctx.device)
+        sums += torch.stack(list(values.values()))
+        nonfinite += (~torch.isfinite(values["loss"])).long()
+        n = it + 1
+        t_last = time.perf_counter()
+        if n % cfg.train.log_interval == 0 or n == run.iters:
+            _check_finite(nonfinite, epoch, n, cfg.train.log_interval, run.model_dump, ctx)
+        if ctx.is_main and n % cfg.train.log_interval == 0:
+            el = t_last - t_epoch
+            log.info("epoch %d/%d it %d/%d lr %.2e loss %.4f data %.0f%% %.1f samples/s eta %s", epoch,
+                     cfg.train.end_epoch, n, run.iters, lr, float(sums[0]) / n, 100 * data_time / el,
+                     n * cfg.train.batch_size * ctx.world_size / el, _fmt_time(el / n * (run.iters - n)))
+    return _EpochStats(lr, names, sums, n, bad, data_time, time.perf_counter() - t_epoch)
+
+
+def _step(run: _Run, batch: dict) -> dict[str, torch.Tensor]:
+    """One optimisation step; the loss terms (detached, fp32, on the device; ``loss`` first)."""
+    with torch.autocast(run.ctx.device.type, dtype=run.amp_dtype, enabled=run.amp):
+        loss, parts = run.task.loss(run.net, batch, run.cfg)
+    run.optimizer.zero_grad(set_to_none=True)
+    run.scaler.scale(loss).backward()
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    return {"loss": loss.detach().float(), **{k: v.detach().float() for k, v in parts.items()}}
+
+
+def _finish_epoch(run: _Run, epoch: int, st: _EpochStats) -> None:
+    """Average the epoch over processes; on rank 0 write its metrics line, then its snapshot."""
+    ctx, cfg = run.ctx, run.cfg
+    means = dict(zip(st.names, (all_reduce_sum(st.sums / max(st.n, 1), ctx) / ctx.world_size).tolist()))
+    bad_total = int(all_reduce_sum(st.bad, ctx).item())
+    if not ctx.is_main:
+        return
+    record = {"epoch": epoch, "lr": st.lr, **means,
+              "samples_per_s": st.n * cfg.train.batch_size * ctx.world_size / st.elapsed,
+              "data_fraction": st.data_time / st.elapsed, "bad_samples": bad_total, "time_s": st.elapsed}
+    with open(run.metrics_file, "a") as f:  # before the snapshot: a resume starts after the snapshot
+        f.write(json.dumps(record) + "\n")
+    if (epoch + 1) % cfg.train.snapshot_interval == 0 or epoch + 1 == cfg.train.end_epoch:
+        save_snapshot(snapshot_path(run.model_dump, epoch), {
+            "epoch": epoch, "task": cfg.model.task, "network": run.model.state_dict(),
+            "optimizer": run.optimizer.state_dict(), "scaler": run.scaler.state_dict(), "config": config_to_dict(cfg)})
+    log.info("epoch %d done in %s: %s; %d bad/missing images skipped", epoch, _fmt_time(st.elapsed),
+             " ".join(f"{k} {v:.4f}" for k, v in means.items()), bad_total)
 
 
 def _check_finite(nonfinite: torch.Tensor, epoch: int, n: int, interval: int, model_dump: Path,

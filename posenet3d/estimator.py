@@ -11,7 +11,7 @@
 3. **RootNet** on all crops in **one batch** with each crop's ``k = sqrt(A_real·fx·fy / (w·h))`` of its
    processed box → ``[x_hm, y_hm, Z_root mm]``.
 4. **PoseNet** on all crops in **one batch**; with ``flip_test`` the mirrored crops are concatenated into the
-   same batch and merged with :func:`~posenet3d.nets.posenet.flip_merge` → ``(N, J, 3)`` heatmap units.
+   same batch and merged with :func:`~posenet3d.posenet.model.flip_merge` → ``(N, J, 3)`` heatmap units.
 5. **decode** — :meth:`~posenet3d.datasets.topdown.TopDownCodec.decode_pose` with RootNet's ``Z_root``:
    ``(x, y)`` back to image px, ``Z = Z_root + (z/D·2 − 1)·bbox_3d_depth/2`` mm, then back-projection with the
    intrinsics → absolute camera-frame joints; optional AlphaPose parametric pose NMS on the 2D joints.
@@ -65,15 +65,20 @@ import torch
 import yaml
 from torch import nn
 
-from .checkpoint import CheckpointError, compare_state_dicts, load_weights, save_snapshot
+from .checkpoint import (
+    CheckpointError,
+    compare_state_dicts,
+    load_weights,
+    save_snapshot,
+)
 from .config import Config, ConfigError, ModelConfig, config_from_dict
 from .datasets.topdown import TopDownCodec
 from .detection.checkpoint import load_centernet
 from .detection.pipeline import detect_people
 from .geometry import k_value, process_bboxes
 from .media import MediaError, read_image, to_bgr
-from .nets.posenet import flip_merge
 from .pose_nms import pose_nms as parametric_pose_nms
+from .posenet.model import flip_merge
 from .preprocess import normalize_input
 from .skeletons import JointSet, get_joint_set
 from .tasks import get_task
@@ -263,9 +268,9 @@ class Estimator:
     """Absolute 3D poses of every person in an image (see the module docstring for the stages and units).
 
     Args:
-        detector: a CenterNet person detector (:class:`~posenet3d.nets.centernet.CenterNet`, class 0 = person).
+        detector: a CenterNet person detector (:class:`~posenet3d.detection.model.CenterNet`, class 0 = person).
         rootnet: a :class:`~rootnet.RootNet`.
-        posenet: a :class:`~posenet3d.nets.posenet.PoseNet`.
+        posenet: a :class:`~posenet3d.posenet.model.PoseNet`.
         pose_cfg, root_cfg: their model configs (input size, depth bins and range, ``area_real_mm``).
         det_input_size: detector input side (px, multiple of 32; the published models use 512).
         det_score_thresh: minimum detector score of a person (the reference demo draws > 0.3).
@@ -730,5 +735,17 @@ def save_bundle(folder: str | os.PathLike, cfgs: Mapping[str, ModelConfig | Conf
     return BundleInfo(folder, files, total)
 
 
-__all__ = ["BundleInfo", "BundleSpec", "DEFAULT_FOCAL_PX", "EstimateResult", "Estimator", "EstimatorError",
-           "Intrinsics", "Person", "build_network", "read_bundle", "resolve_intrinsics", "save_bundle"]
+__all__ = [
+    "DEFAULT_FOCAL_PX",
+    "BundleInfo",
+    "BundleSpec",
+    "EstimateResult",
+    "Estimator",
+    "EstimatorError",
+    "Intrinsics",
+    "Person",
+    "build_network",
+    "read_bundle",
+    "resolve_intrinsics",
+    "save_bundle",
+]

@@ -1,4 +1,4 @@
-"""CenterNet network, loss and decode (posenet3d.nets.centernet)."""
+"""CenterNet network, loss and decode (posenet3d.detection.model)."""
 from __future__ import annotations
 
 import json
@@ -9,10 +9,21 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from posenet3d.nets.centernet import (COCO_FLIP_PAIRS, CenterNet, CenterNetLoss, ModulatedDeformConv2d,
-                                      ctdet_decode, ctdet_heads, fill_up_weights, focal_loss, gather_at,
-                                      heatmap_peaks, multi_pose_decode, multi_pose_heads, reg_l1_loss,
-                                      to_probabilities)
+from posenet3d.detection.decode import (
+    ctdet_decode,
+    heatmap_peaks,
+    multi_pose_decode,
+    to_probabilities,
+)
+from posenet3d.detection.loss import CenterNetLoss, focal_loss, gather_at, reg_l1_loss
+from posenet3d.detection.model import (
+    COCO_FLIP_PAIRS,
+    CenterNet,
+    ModulatedDeformConv2d,
+    ctdet_heads,
+    fill_up_weights,
+    multi_pose_heads,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

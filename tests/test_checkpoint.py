@@ -4,9 +4,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from posenet3d.checkpoint import (CheckpointError, latest_snapshot, list_snapshots, load_weights, save_snapshot,
-                                  snapshot_path)
-from posenet3d.nets.posenet import build_posenet
+from posenet3d.checkpoint import (
+    CheckpointError,
+    latest_snapshot,
+    list_snapshots,
+    load_weights,
+    save_snapshot,
+    snapshot_path,
+)
+from posenet3d.posenet.model import build_posenet
 from rootnet import build_rootnet
 
 FIX = Path(__file__).parent / "fixtures"

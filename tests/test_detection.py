@@ -12,6 +12,14 @@ import torch
 from posenet3d.checkpoint import CheckpointError
 from posenet3d.datasets.base import DatasetError
 from posenet3d.detection.checkpoint import load_centernet, save_centernet
+from posenet3d.detection.decode import decode
+from posenet3d.detection.loss import CenterNetLoss, focal_loss
+from posenet3d.detection.model import (
+    COCO_FLIP_PAIRS,
+    CenterNet,
+    ctdet_heads,
+    multi_pose_heads,
+)
 from posenet3d.detection.pipeline import (
     COCO_MEAN_BGR,
     AugmentConfig,
@@ -35,15 +43,6 @@ from posenet3d.evaluation.detection import (
     evaluate_person_ap,
     read_detection_json,
     write_detection_json,
-)
-from posenet3d.nets.centernet import (
-    COCO_FLIP_PAIRS,
-    CenterNet,
-    CenterNetLoss,
-    ctdet_heads,
-    decode,
-    focal_loss,
-    multi_pose_heads,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -158,3 +158,39 @@ def test_no_per_iteration_reads_of_device_values(tiny_world, tmp_path, tiny_conf
         return len(reads)
 
     assert reads_for(2) == reads_for(3)
+
+
+def test_every_task_declares_the_interface_the_engine_uses():
+    from posenet3d.task_base import Task
+    from posenet3d.tasks import TASKS, get_task
+    assert set(TASKS) == {"posenet", "rootnet", "centernet"}
+    for name in TASKS:
+        task = get_task(name)
+        assert isinstance(task, Task) and task.name == name and isinstance(task.image_key, str)
+    with pytest.raises(ValueError, match="unknown task 'posnet'"):
+        get_task("posnet")
+
+
+def test_test_sets_bring_their_evaluators_through_the_registry(tmp_path):
+    from posenet3d.datasets.registry import get_evaluator
+    from posenet3d.evaluation.base import TestSetEvaluator
+    from posenet3d.evaluation.human36m import Human36MEvaluator
+    from posenet3d.evaluation.mupots import MuPoTSEvaluator
+    from posenet3d.skeletons import get_joint_set
+    assert type(get_evaluator("MuPoTS")) is MuPoTSEvaluator
+    assert type(get_evaluator("Human36M")) is Human36MEvaluator
+    assert type(get_evaluator("MuCo")) is TestSetEvaluator
+    # a dataset outside the table names its adapter and, on it, its evaluator: no task changes
+    assert type(get_evaluator("test_engine:_OwnTestSet")) is _OwnEvaluator
+    js = get_joint_set("MuPoTS")
+    assert get_evaluator("MuPoTS").joint_subsets(js) == (list(range(17)), list(range(14)))
+    assert get_evaluator("MuCo").joint_subsets(js) == (list(range(js.joint_num)), list(range(js.joint_num)))
+
+
+class _OwnEvaluator:
+    def __init__(self, adapter=None):
+        self.adapter = adapter
+
+
+class _OwnTestSet:
+    evaluator = "test_engine:_OwnEvaluator"

@@ -3,7 +3,7 @@ import torch
 
 from posenet3d.nets.backbone import RESNET_SPECS, ResNetBackbone
 from posenet3d.nets.heads import soft_argmax_2d, soft_argmax_3d
-from posenet3d.nets.posenet import build_posenet, flip_merge, posenet_loss
+from posenet3d.posenet.model import build_posenet, flip_merge, posenet_loss
 from posenet3d.skeletons import MUCO
 from rootnet import build_rootnet, rootnet_loss
 
@@ -145,7 +145,7 @@ def test_backbone_initialised_from_own_snapshot(tmp_path):
     """A synthetic-world PoseNet snapshot (``backbone.*`` under ``network``) initialises a CenterNet trunk of the
     same depth and width; a trunk of another width is refused with the file named; a missing file is an error."""
     from posenet3d.checkpoint import CheckpointError
-    from posenet3d.nets.centernet import CenterNet
+    from posenet3d.detection.model import CenterNet
 
     pose = build_posenet(18, MUCO.joint_num, depth_dim=8, width=0.25, head_channels=16)
     snap = tmp_path / "snapshot_3.pth.tar"

@@ -2,7 +2,8 @@
 
 The table is read-only. A dataset that is not listed needs no edit here: write one new file with an adapter
 class (constructor ``(root, split, **options)``; attributes ``records``, ``joint_set``, ``has_depth``,
-``name``) and name it in the config as ``"package.module:ClassName"``.
+``name``; optionally ``evaluator = "module:Class"``, its test-set evaluator) and name it in the config as
+``"package.module:ClassName"``. A registered dataset's evaluator is named in its :class:`DatasetSpec`.
 
 Every adapter's ``root`` defaults to ``<data_dir>/<folder>``; the synthetic world uses the MuCo and MuPoTS
 layouts, so ``build_dataset("MuCo", root="data/Synthetic/train")`` and
@@ -12,10 +13,11 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -26,12 +28,15 @@ class DatasetSpec:
     target: str
     folder: str
     splits: tuple[str, ...]
+    evaluator: str = "posenet3d.evaluation.base:TestSetEvaluator"  # "module:Class" of its test-set evaluator
 
 
 DATASETS: Mapping[str, DatasetSpec] = MappingProxyType({s.name: s for s in (
-    DatasetSpec("Human36M", "posenet3d.datasets.human36m:Human36M", "Human36M", ("train", "test")),
+    DatasetSpec("Human36M", "posenet3d.datasets.human36m:Human36M", "Human36M", ("train", "test"),
+                "posenet3d.evaluation.human36m:Human36MEvaluator"),
     DatasetSpec("MuCo", "posenet3d.datasets.muco:MuCo", "MuCo", ("train",)),
-    DatasetSpec("MuPoTS", "posenet3d.datasets.mupots:MuPoTS", "MuPoTS", ("test",)),
+    DatasetSpec("MuPoTS", "posenet3d.datasets.mupots:MuPoTS", "MuPoTS", ("test",),
+                "posenet3d.evaluation.mupots:MuPoTSEvaluator"),
     DatasetSpec("MSCOCO", "posenet3d.datasets.coco:MSCOCO", "MSCOCO", ("train", "test")),
     DatasetSpec("MPII", "posenet3d.datasets.mpii:MPII", "MPII", ("train",)),
 )})
@@ -64,6 +69,17 @@ def get_adapter(name: str) -> type:
         return _import(name)
     raise KeyError(f"unknown dataset {name!r}; registered: {dataset_names()} "
                    f"(or give an adapter as 'package.module:ClassName')")
+
+
+def get_evaluator(name: str, adapter=None):
+    """The test-set evaluator of dataset ``name`` (:class:`posenet3d.evaluation.base.TestSetEvaluator` or a
+    subclass) for ``adapter``. A ``"module:Class"`` adapter names its own in a class attribute ``evaluator``
+    (``"module:Class"``); without one it gets the default."""
+    if name in DATASETS:
+        target = DATASETS[name].evaluator
+    else:
+        target = getattr(get_adapter(name), "evaluator", None) or DatasetSpec.evaluator
+    return _import(target)(adapter)
 
 
 def default_root(name: str, data_dir: Path | str = "data") -> Path:

@@ -15,8 +15,14 @@ from pathlib import Path
 
 import torch
 
-from posenet3d.checkpoint import CheckpointError, compare_state_dicts, extract_state_dict, load_file, save_snapshot
-from posenet3d.nets.centernet import ARCHS, CenterNet, ctdet_heads, multi_pose_heads
+from posenet3d.checkpoint import (
+    CheckpointError,
+    compare_state_dicts,
+    extract_state_dict,
+    load_file,
+    save_snapshot,
+)
+from posenet3d.detection.model import ARCHS, CenterNet, ctdet_heads, multi_pose_heads
 
 log = logging.getLogger(__name__)
 

@@ -25,9 +25,10 @@ from torch.utils.data import Dataset
 from torchvision.ops import nms
 
 from posenet3d.datasets.base import DatasetError, require_field
+from posenet3d.detection.decode import decode
+from posenet3d.detection.model import COCO_FLIP_PAIRS, NUM_KEYPOINTS
 from posenet3d.detection.targets import build_ctdet_targets, build_multi_pose_targets
 from posenet3d.geometry import apply_affine, crop_affine
-from posenet3d.nets.centernet import COCO_FLIP_PAIRS, NUM_KEYPOINTS, decode
 
 COCO_MEAN_BGR = (0.40789654, 0.44719302, 0.47026115)
 COCO_STD_BGR = (0.28863828, 0.27408164, 0.27809835)
@@ -332,7 +333,7 @@ class PersonDetections:
 
 def postprocess(dets: np.ndarray, meta: ImageMeta, score_thresh: float = 0.05, class_index: int | None = 0,
                 nms_iou: float | None = None) -> PersonDetections:
-    """Decoded rows of one image (``(K, 6)`` or ``(K, 40)`` in output px, see :mod:`posenet3d.nets.centernet`)
+    """Decoded rows of one image (``(K, 6)`` or ``(K, 40)`` in output px, see :mod:`posenet3d.detection.model`)
     → :class:`PersonDetections` in image px: keep class ``class_index`` (None = all) and scores >
     ``score_thresh``, map through the inverse affine, then optional IoU-NMS (torchvision) at ``nms_iou``."""
     dets = np.asarray(dets, dtype=np.float64)

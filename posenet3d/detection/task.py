@@ -9,14 +9,17 @@ from torch import nn
 
 from posenet3d.config import Config
 from posenet3d.datasets.base import DatasetError
+from posenet3d.detection.loss import CenterNetLoss
+from posenet3d.detection.model import CenterNet, ctdet_heads, multi_pose_heads
 from posenet3d.evaluation.detection import evaluate_person_ap, write_detection_json
 from posenet3d.evaluation.report import write_result_json
-from posenet3d.nets.centernet import CenterNet, CenterNetLoss, ctdet_heads, multi_pose_heads
 
 from .pipeline import CocoPersonDataset, detect_people, read_coco_person_json
 
 
 class CenterNetTask:
+    """CenterNet's training and testing for the engine (:class:`posenet3d.task_base.Task`); tested by COCO person
+    AP on the config's COCO-format test json."""
     name = "centernet"
     image_key = "input"
 

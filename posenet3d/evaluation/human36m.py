@@ -18,10 +18,13 @@ per-action means (VideoPose3D's action-wise average).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
+from posenet3d.evaluation.base import TestSetEvaluator
 from posenet3d.metrics import mean_error, mpjpe, procrustes_align
+from posenet3d.skeletons import HUMAN36M_EVAL_JOINTS, JointSet, get_joint_set
 
 #: Human3.6M action names in the 3DMPPE order; index = the annotation's ``action_idx`` − 2.
 ACTION_NAMES = ("Directions", "Discussion", "Eating", "Greeting", "Phoning", "Posing", "Purchases", "Sitting",
@@ -103,3 +106,23 @@ def evaluate_human36m(pred_cam_mm: np.ndarray, gt_cam_mm: np.ndarray, action_idx
         "metrics": metrics,
         "num_samples_per_action": {a: int(np.sum(actions == k)) for k, a in enumerate(ACTION_NAMES)},
     }
+
+
+class Human36MEvaluator(TestSetEvaluator):
+    """Human3.6M: the 17 evaluation joints (no thorax), MPJPE / PA-MPJPE per action (protocol of the records)."""
+
+    def joint_subsets(self, joint_set: JointSet) -> tuple[list[int], list[int]]:
+        return list(HUMAN36M_EVAL_JOINTS), list(HUMAN36M_EVAL_JOINTS)
+
+    def pose_results(self, name: str, records: Sequence, gt_records: Sequence, pred_img: np.ndarray,
+                     pred_cam_mm: np.ndarray, out_dir: Path, gt_boxes: bool) -> dict:
+        if not gt_boxes or not len(records):
+            return {}
+        gt_cam = np.array([r.joints_cam for r in records])
+        action = np.array([r.extra["action_idx"] for r in records])
+        root = get_joint_set(records[0].joint_set).root_idx
+        return {"human36m": evaluate_human36m(pred_cam_mm, gt_cam, action, HUMAN36M_EVAL_JOINTS, root,
+                                              self.adapter.protocol)}
+
+    def root_groups(self, records: Sequence) -> tuple[np.ndarray, Sequence[str]] | None:
+        return np.array([r.extra["action_idx"] for r in records]), ACTION_NAMES

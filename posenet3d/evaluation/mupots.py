@@ -27,16 +27,24 @@ The official code uses the height-normalised ``univ_annot3`` as 3D GT: pass thos
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import scipy.io
 
+from posenet3d.evaluation.base import TestSetEvaluator
 from posenet3d.evaluation.report import atomic_path
-from posenet3d.metrics import (AUC_THRESHOLDS_MM, MUPOTS_MATCHING_JOINTS, auc3d, match_poses_2d, pck3d,
-                               rescale_to_gt_bone_lengths)
-from posenet3d.skeletons import MUPOTS
+from posenet3d.metrics import (
+    AUC_THRESHOLDS_MM,
+    MUPOTS_MATCHING_JOINTS,
+    auc3d,
+    match_poses_2d,
+    pck3d,
+    rescale_to_gt_bone_lengths,
+)
+from posenet3d.skeletons import MUPOTS, JointSet
 
 #: The 14 3DPCK joints (indices into the MuPoTS order): head-top, neck, shoulders, elbows, wrists, hips, knees,
 #: ankles — the official ``mpii_get_pck_auc_joint_groups`` joints 1..14 (1-based).
@@ -105,9 +113,8 @@ def write_mupots_mat(out_dir: str | Path, preds_by_image: Mapping[ImageKey, tupl
         raise ValueError(f"write_mupots_mat: nothing to write to {out}")
     paths = (out / MAT_2D, out / MAT_3D)
     for path, data in zip(paths, (d2, d3)):
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as f:
-                scipy.io.savemat(f, data, do_compression=True)
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            scipy.io.savemat(f, data, do_compression=True)
     return paths
 
 
@@ -264,3 +271,28 @@ def evaluate_mupots(preds_by_image: Mapping[ImageKey, tuple[np.ndarray, np.ndarr
         "sequences": {name: {"annotated": r["annotated"], "matched": r["matched"], **{k: r[k] for k in score_keys}}
                       for name, r in sequences.items()},
     }
+
+
+class MuPoTSEvaluator(TestSetEvaluator):
+    """MuPoTS-3D: 17 joints in MPJPE, the 14 PCK joints in 3DPCK; the official matched / all-annotated 3DPCK per
+    sequence, and the ``preds_2d_kpt_mupots.mat`` / ``preds_3d_kpt_mupots.mat`` files of the MATLAB evaluation."""
+
+    def joint_subsets(self, joint_set: JointSet) -> tuple[list[int], list[int]]:
+        return list(range(17)), list(MUPOTS_PCK_JOINTS)
+
+    def pose_results(self, name: str, records: Sequence, gt_records: Sequence, pred_img: np.ndarray,
+                     pred_cam_mm: np.ndarray, out_dir: Path, gt_boxes: bool) -> dict:
+        preds: dict[ImageKey, tuple[list, list]] = defaultdict(lambda: ([], []))
+        for rec, p2, p3 in zip(records, pred_img, pred_cam_mm):
+            key = (int(rec.extra["seq"]), int(rec.extra["frame"]))
+            preds[key][0].append(p2[:, :2])
+            preds[key][1].append(p3)
+        gts: dict[ImageKey, tuple[list, list]] = defaultdict(lambda: ([], []))
+        for rec in gt_records:
+            key = (int(rec.extra["seq"]), int(rec.extra["frame"]))
+            gts[key][0].append(np.asarray(rec.joints_img)[:, :2])
+            gts[key][1].append(np.asarray(rec.joints_cam))
+        preds_np = {k: (np.array(a), np.array(b)) for k, (a, b) in preds.items()}
+        gts_np = {k: {"joints_2d": np.array(a), "joints_3d_cam_mm": np.array(b)} for k, (a, b) in gts.items()}
+        write_mupots_mat(Path(out_dir) / name, preds_np, frames=sorted(set(gts_np) | set(preds_np)))
+        return {"mupots": evaluate_mupots(preds_np, gts_np)}

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .backbone import ResNetBackbone
-from .heads import deconv_stack, soft_argmax_3d
+from posenet3d.nets.backbone import ResNetBackbone
+from posenet3d.nets.heads import deconv_stack, soft_argmax_3d
 
 
 class HeadNet(nn.Module):
@@ -96,6 +96,20 @@ def flip_merge(coord_hm: torch.Tensor, coord_flipped_hm: torch.Tensor, flip_pair
     f = coord_flipped_hm.index_select(1, torch.tensor(perm, device=coord_flipped_hm.device))
     f[..., 0] = width_hm - 1 - f[..., 0]
     return (coord_hm + f) / 2.0
+
+
+@torch.no_grad()
+def predict(model: nn.Module, img: torch.Tensor, flip_pairs: Sequence[tuple[int, int]] | None = None,
+            width_hm: int | None = None) -> torch.Tensor:
+    """PoseNet's test-time output ``(B, J, 3)`` in heatmap units for normalised crops ``img (B, 3, H, W)``.
+
+    With ``flip_pairs`` (the joint set's left/right pairs) this is the reference's flip test: the mirrored crops
+    run in the same batch and :func:`flip_merge` averages the two; ``width_hm`` defaults to ``W / 4``."""
+    if flip_pairs is None:
+        return model(img)
+    out = model(torch.cat([img, img.flip(3)]))
+    b = img.shape[0]
+    return flip_merge(out[:b], out[b:], flip_pairs, width_hm if width_hm is not None else img.shape[3] // 4)
 
 
 def build_posenet(depth: int = 50, joint_num: int = 21, depth_dim: int = 64, width: float = 1.0,

@@ -1,0 +1,80 @@
+"""The task interface the engine relies on, and the pieces the PoseNet and RootNet tasks share.
+
+A task is one network's training and testing: :class:`Task` declares what the engine calls. Each network keeps
+its task next to its model (:mod:`posenet3d.posenet.task`, :mod:`rootnet.task`, :mod:`posenet3d.detection.task`);
+:mod:`posenet3d.tasks` is the table of them.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from .config import Config, ConfigError
+from .datasets.registry import build_dataset, get_evaluator
+from .nets.backbone import ResNetBackbone
+
+
+@runtime_checkable
+class Task(Protocol):
+    """What the engine needs from a network's task."""
+
+    name: str  #: ``model.task`` in configs
+    image_key: str  #: the batch entry holding the input images (copied in channels_last when asked)
+
+    def build_model(self, cfg: Config, for_training: bool = True) -> nn.Module:
+        """The network of ``cfg.model`` (with its pretrained trunk when ``for_training``)."""
+
+    def train_dataset(self, cfg: Config) -> Dataset:
+        """The training set; items are dicts of tensors (an optional ``bad`` flag counts unreadable images)."""
+
+    def loss(self, net: nn.Module, batch: dict, cfg: Config) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """(total loss, {term: detached or not tensor}) on a batch the engine has moved to the device."""
+
+    def test(self, cfg: Config, model: nn.Module, device: torch.device, tag: str) -> dict:
+        """Evaluate ``model`` on the config's test set; write result files; return the figures."""
+
+
+def backbone_from_config(cfg: Config, for_training: bool) -> ResNetBackbone:
+    """The ResNet trunk of ``cfg.model``; for training, with ImageNet weights or a file's trunk if asked."""
+    m = cfg.model
+    backbone = ResNetBackbone(m.backbone_depth, m.backbone_width)
+    if for_training and m.pretrained.lower() not in ("none", ""):
+        if m.pretrained.lower() == "imagenet" and m.backbone_width != 1.0:
+            raise ConfigError(f"model.pretrained: imagenet needs model.backbone_width 1.0 (got {m.backbone_width}); "
+                              "use model.pretrained=none or a snapshot of a network of this width")
+        backbone.load_imagenet(None if m.pretrained.lower() == "imagenet" else m.pretrained)
+    return backbone
+
+
+def dataset_adapter(cfg: Config, name: str, split: str, **options):
+    """The dataset adapter ``name`` for ``split`` at the config's root (Human3.6M with the config's protocol)."""
+    root = cfg.data.roots.get(name)
+    if name == "Human36M":
+        options.setdefault("protocol", cfg.data.h36m_protocol)
+    return build_dataset(name, split, root=root, **options)
+
+
+def test_adapters(cfg: Config, **box_options):
+    """(test set with the boxes the config asks for, the same test set with ground-truth people) — the same
+    object when the boxes are ground truth."""
+    gt = dataset_adapter(cfg, cfg.data.testset, "test", use_gt_info=True)
+    if cfg.test.use_gt_info or not any(box_options.values()):
+        return gt, gt
+    return dataset_adapter(cfg, cfg.data.testset, "test", use_gt_info=False, **box_options), gt
+
+
+def test_evaluator(cfg: Config, gt_adapter):
+    """The test set's own evaluator (chosen by the dataset registry)."""
+    return get_evaluator(cfg.data.testset, gt_adapter)
+
+
+def test_loader(dataset: Dataset, cfg: Config) -> DataLoader:
+    return DataLoader(dataset, batch_size=cfg.test.batch_size, shuffle=False, num_workers=cfg.data.num_workers)
+
+
+def result_dir(cfg: Config) -> Path:
+    return Path(cfg.output_dir) / "result"
