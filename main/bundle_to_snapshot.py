@@ -20,7 +20,7 @@ import torch
 
 from posenet3d.checkpoint import CheckpointError, load_weights, save_snapshot, snapshot_path
 from posenet3d.config import ConfigError, config_to_dict, load_config
-from posenet3d.engine import run_dirs
+from posenet3d.runs import run_dirs
 from posenet3d.estimator import BUNDLE_PARTS, EstimatorError, read_bundle
 from posenet3d.tasks import get_task
 

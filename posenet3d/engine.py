@@ -18,11 +18,8 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import platform
 import random
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -51,7 +48,14 @@ from .distributed import (
     broadcast_int,
     launch,
 )
-from .evaluation.report import atomic_path
+from .runs import (
+    drop_metrics_from,
+    environment_info,
+    format_duration,
+    remove_stale_temporaries,
+    run_dirs,
+    setup_logging,
+)
 from .stopping import StopRequest, TrainingInterrupted
 from .task_base import Task
 from .tasks import get_task
@@ -61,43 +65,6 @@ log = logging.getLogger("posenet3d")
 
 class TrainingError(RuntimeError):
     """Training cannot go on (non-finite loss, nothing to resume, …); the message says why and what is kept."""
-
-
-def run_dirs(cfg: Config) -> tuple[Path, Path]:
-    """(model_dump, log_dir) of a config."""
-    out = Path(cfg.output_dir)
-    return out / "model_dump", out / "log" / cfg.name
-
-
-def setup_logging(log_file: Path | None, is_main: bool) -> None:
-    """Console + file logging on rank 0; warnings only elsewhere."""
-    logger = logging.getLogger("posenet3d")
-    logger.setLevel(logging.INFO if is_main else logging.WARNING)
-    logger.propagate = False
-    for h in list(logger.handlers):
-        logger.removeHandler(h)
-        h.close()
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%m-%d %H:%M:%S")
-    console = logging.StreamHandler(sys.stderr)
-    console.setFormatter(fmt)
-    logger.addHandler(console)
-    if is_main and log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        fh = logging.FileHandler(log_file)
-        fh.setFormatter(fmt)
-        logger.addHandler(fh)
-
-
-def environment_info() -> dict:
-    try:
-        git = subprocess.run(["git", "rev-parse", "HEAD"], check=False, capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).parent).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        git = ""
-    return {"command": " ".join(sys.argv), "python": sys.version.split()[0], "torch": torch.__version__,
-            "cuda": torch.version.cuda, "cuda_devices": torch.cuda.device_count(), "host": platform.node(),
-            "platform": platform.platform(), "git": git, "cpu_threads": torch.get_num_threads(),
-            "time": time.strftime("%Y-%m-%d %H:%M:%S")}
 
 
 def seed_everything(seed: int, *stream: int) -> None:
@@ -157,33 +124,6 @@ def _progress(iterable, total: int, enabled: bool, desc: str):
         from tqdm import tqdm
         return tqdm(iterable, total=total, desc=desc, dynamic_ncols=True, leave=False)
     return iterable
-
-
-def remove_stale_temporaries(model_dump: Path) -> list[Path]:
-    """Delete ``.snapshot_N.pth.tar.*.tmp`` files a killed run left behind (a snapshot write cut short)."""
-    stale = sorted(model_dump.glob(".snapshot_*.pth.tar.*.tmp")) if model_dump.is_dir() else []
-    for p in stale:
-        p.unlink(missing_ok=True)
-    return stale
-
-
-def _drop_metrics_from(metrics_file: Path, epoch: int) -> int:
-    """Remove the lines of epochs ≥ ``epoch`` from ``metrics.jsonl`` (they are trained again); number removed."""
-    if not metrics_file.is_file():
-        return 0
-    lines = metrics_file.read_text().splitlines()
-    keep = []
-    for line in lines:
-        try:
-            if int(json.loads(line)["epoch"]) >= epoch:
-                continue
-        except (ValueError, KeyError, TypeError):
-            pass  # a line cut by a kill, or not ours: keep what we cannot read
-        keep.append(line)
-    if len(keep) != len(lines):
-        with atomic_path(metrics_file) as tmp:
-            tmp.write_text("".join(x + "\n" for x in keep))
-    return len(lines) - len(keep)
 
 
 def train(cfg: Config, gpus: list[int] | None = None, resume: bool = False, cpu_processes: int = 1) -> None:
@@ -296,7 +236,7 @@ def _resume(run: _Run) -> int:
         log.info("the run is complete: %s is epoch %d of train.end_epoch=%d. To train longer, raise it, e.g. "
                  "--continue train.end_epoch=%d", last, start_epoch - 1, cfg.train.end_epoch, start_epoch + 5)
         return cfg.train.end_epoch
-    if run.ctx.is_main and (n := _drop_metrics_from(run.metrics_file, start_epoch)):
+    if run.ctx.is_main and (n := drop_metrics_from(run.metrics_file, start_epoch)):
         log.info("dropped %d metrics.jsonl line(s) of epochs from %d on (they are trained again)", n, start_epoch)
     log.info("resumed from %s; starting at epoch %d", last, start_epoch)
     return start_epoch
@@ -381,7 +321,7 @@ def _train_epoch(run: _Run, epoch: int, stop: StopRequest) -> _EpochStats:
             el = t_last - t_epoch
             log.info("epoch %d/%d it %d/%d lr %.2e loss %.4f data %.0f%% %.1f samples/s eta %s", epoch,
                      cfg.train.end_epoch, n, run.iters, lr, float(sums[0]) / n, 100 * data_time / el,
-                     n * cfg.train.batch_size * ctx.world_size / el, _fmt_time(el / n * (run.iters - n)))
+                     n * cfg.train.batch_size * ctx.world_size / el, format_duration(el / n * (run.iters - n)))
     return _EpochStats(lr, names, sums, n, bad, data_time, time.perf_counter() - t_epoch)
 
 
@@ -412,7 +352,7 @@ def _finish_epoch(run: _Run, epoch: int, st: _EpochStats) -> None:
         save_snapshot(snapshot_path(run.model_dump, epoch), {
             "epoch": epoch, "task": cfg.model.task, "network": run.model.state_dict(),
             "optimizer": run.optimizer.state_dict(), "scaler": run.scaler.state_dict(), "config": config_to_dict(cfg)})
-    log.info("epoch %d done in %s: %s; %d bad/missing images skipped", epoch, _fmt_time(st.elapsed),
+    log.info("epoch %d done in %s: %s; %d bad/missing images skipped", epoch, format_duration(st.elapsed),
              " ".join(f"{k} {v:.4f}" for k, v in means.items()), bad_total)
 
 
@@ -425,14 +365,6 @@ def _check_finite(nonfinite: torch.Tensor, epoch: int, n: int, interval: int, mo
         raise TrainingError(f"non-finite loss in epoch {epoch} between iterations {max(0, n - interval)} and {n}; "
                             f"stopping. The last good snapshot is {last if last else 'none (no epoch finished)'}; "
                             "lower train.lr or check the data, then resume with --continue.")
-
-
-def _fmt_time(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    m, s = divmod(int(seconds), 60)
-    h, m = divmod(m, 60)
-    return f"{h}:{m:02d}:{s:02d}"
 
 
 def load_for_test(cfg: Config, weights: str | Path, device: torch.device) -> nn.Module:

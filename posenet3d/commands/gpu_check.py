@@ -106,7 +106,7 @@ def _amp_text(setup: Setup) -> str:
 def check_training(setup: Setup, task: str) -> tuple[bool, str]:
     """Two tiny epochs of ``task``: both snapshots and metrics lines, finite losses."""
     from posenet3d.checkpoint import list_snapshots, load_file
-    from posenet3d.engine import run_dirs
+    from posenet3d.runs import run_dirs
     cfg_file = _write_config(setup, task, [])
     cfg = load_config(cfg_file)
     res = subprocess.run(_train_command(setup, cfg_file), capture_output=True, text=True, check=False)

@@ -19,8 +19,9 @@ from posenet3d.checkpoint import CheckpointError, snapshot_path
 from posenet3d.config import ConfigError, load_config
 from posenet3d.datasets.base import DatasetError
 from posenet3d.distributed import GpuSpecError, parse_gpus
-from posenet3d.engine import load_for_test, run_dirs, setup_logging
+from posenet3d.engine import load_for_test
 from posenet3d.evaluation.report import format_results
+from posenet3d.runs import run_dirs, setup_logging
 from posenet3d.tasks import get_task
 
 DEFAULT_CFG = "cfg/muco_posenet.yaml"
