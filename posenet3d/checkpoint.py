@@ -11,8 +11,10 @@ prefix from DataParallel), bare state_dicts, and ``state_dict`` files (CenterNet
 from __future__ import annotations
 
 import os
+import pickle
 import re
 import tempfile
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -70,13 +72,31 @@ def load_file(path: str | Path) -> dict:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"checkpoint {path} could not be read safely (truncated, corrupt, or not a "
-                              f"weights-only torch file): {type(exc).__name__}: {exc}") from None
+        with warnings.catch_warnings():  # torch's own advice in warnings is not ours to pass on
+            warnings.simplefilter("ignore")
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 — torch raises many types; each becomes one readable line
+        raise CheckpointError(f"checkpoint {path} {_why_unreadable(path, exc)}") from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(obj).__name__}, expected a dict")
     return obj
+
+
+def _why_unreadable(path: Path, exc: Exception) -> str:
+    """Why ``torch.load(path, weights_only=True)`` failed, in words (never advising to unpickle anything)."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if size == 0:
+        return "is empty (0 bytes)"
+    found = re.search(r"GLOBAL ([\w.]+)", str(exc)) if isinstance(exc, pickle.UnpicklingError) else None
+    if found:
+        return (f"holds Python objects other than tensors and plain containers (such as {found.group(1)}), which "
+                "posenet3d never unpickles; where it was made, save the weights alone: "
+                "torch.save(model.state_dict(), path)")
+    if head.startswith(b"PK"):
+        return f"is a truncated or corrupt zip archive ({size} bytes): copy or download it again"
+    return "is not a PyTorch checkpoint (neither a torch zip archive nor a torch pickle)"
 
 
 def extract_state_dict(obj: Mapping, source: str = "<checkpoint>") -> dict[str, torch.Tensor]:

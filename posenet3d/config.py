@@ -3,7 +3,8 @@
 * A YAML file may name a parent with ``_base_: other.yaml`` (relative to the file); its keys override the parent's.
 * Command-line overrides are ``section.key=value`` strings (values parsed as YAML: ``train.lr=1e-4``,
   ``data.trainset_3d=[MuCo]``).
-* Unknown keys and values of the wrong type raise :class:`ConfigError` naming the key (and file).
+* Unknown keys, values of the wrong type and values out of range (:func:`validate`) raise :class:`ConfigError`
+  naming the key (and file).
 * :func:`dump_config` writes the resolved config next to a run's outputs.
 
 There is no global config object: a :class:`Config` is built once and passed to whatever needs it.
@@ -11,6 +12,7 @@ There is no global config object: a :class:`Config` is built once and passed to 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tempfile
 import types
@@ -184,6 +186,10 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     path = Path(path).resolve()
     if path in seen:
         raise ConfigError(f"{path}: _base_ inheritance cycle")
+    if path.is_dir():
+        found = sorted(p.name for p in path.glob("*.yaml"))[:6]
+        raise ConfigError(f"config {path} is a folder; give a YAML file in it"
+                          + (f", e.g. {', '.join(found)}" if found else ""))
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist (configs live in cfg/)")
     try:
@@ -226,7 +232,50 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
                 raise ConfigError(f"override {text!r}: '{k}' is not a section")
         node[keys[-1]] = value
     source = f"{path}" + (f" (with overrides {list(overrides)})" if overrides else "") if path else "overrides"
-    return config_from_dict(values, source)
+    return validate(config_from_dict(values, source), source)
+
+
+#: (key, test, what the value must be) — checked after loading, so a bad value is one line naming the key
+#: before any model or data is touched.
+_RULES: tuple[tuple[str, typing.Callable[[Any], bool], str], ...] = (
+    ("model.task", lambda v: v in ("posenet", "rootnet", "centernet"), "one of posenet, rootnet, centernet"),
+    ("model.backbone_depth", lambda v: v in (18, 34, 50, 101, 152), "one of 18, 34, 50, 101, 152"),
+    ("model.backbone_width", lambda v: 0 < v <= 4, "in (0, 4]"),
+    ("model.input_size", lambda v: v > 0 and v % 32 == 0, "a positive multiple of 32 (px)"),
+    ("model.depth_dim", lambda v: v > 0, "positive"),
+    ("model.head_channels", lambda v: v > 0, "positive"),
+    ("model.bbox_3d_depth_mm", lambda v: math.isfinite(v) and v > 0, "a positive number of mm"),
+    ("model.area_real_mm", lambda v: all(math.isfinite(x) and x > 0 for x in v), "two positive numbers"),
+    ("model.arch", lambda v: v in ("res_18", "res_101", "resdcn_18", "resdcn_101"),
+     "one of res_18, res_101, resdcn_18, resdcn_101"),
+    ("model.head_conv", lambda v: v > 0, "positive"),
+    ("model.num_classes", lambda v: v >= 1, "1 or more"),
+    ("model.centernet_task", lambda v: v in ("ctdet", "multi_pose"), "ctdet or multi_pose"),
+    ("data.num_workers", lambda v: v >= 0, "0 or more"),
+    ("data.h36m_protocol", lambda v: v in (1, 2), "1 or 2"),
+    ("train.batch_size", lambda v: v >= 1, "1 or more"),
+    ("train.lr", lambda v: math.isfinite(v) and v > 0, "a positive number"),
+    ("train.lr_dec_factor", lambda v: math.isfinite(v) and v > 0, "a positive number"),
+    ("train.end_epoch", lambda v: v >= 1, "1 or more"),
+    ("train.weight_decay", lambda v: math.isfinite(v) and v >= 0, "0 or more"),
+    ("train.aux_heatmap_weight", lambda v: math.isfinite(v) and v >= 0, "0 or more"),
+    ("train.det_size_weight", lambda v: math.isfinite(v) and v >= 0, "0 or more"),
+    ("train.log_interval", lambda v: v >= 1, "1 or more"),
+    ("train.snapshot_interval", lambda v: v >= 1, "1 or more"),
+    ("train.max_iters_per_epoch", lambda v: v >= 0, "0 (whole epochs) or more"),
+    ("test.batch_size", lambda v: v >= 1, "1 or more"),
+)
+
+
+def validate(cfg: Config, source: str = "<config>") -> Config:
+    """Check every value's range and choices; a :class:`ConfigError` names the first bad key and value."""
+    from .skeletons import JOINT_SETS
+    for key, ok, must in (*_RULES, ("model.joint_set", lambda v: v in JOINT_SETS, f"one of {sorted(JOINT_SETS)}")):
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        if not ok(value):
+            raise ConfigError(f"{source}: {key}={value!r} is not valid: it must be {must}")
+    return cfg
 
 
 def config_to_dict(cfg: Config) -> dict:

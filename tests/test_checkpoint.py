@@ -79,7 +79,7 @@ def test_wrong_joint_count_and_backbone_are_clear(tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
         load_weights(build_posenet(18, 18), tmp_path / "nope.pth.tar")
     (tmp_path / "bad.pth.tar").write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="bad.pth.tar could not be read"):
+    with pytest.raises(CheckpointError, match="bad.pth.tar is not a PyTorch checkpoint"):
         load_weights(build_posenet(18, 18), tmp_path / "bad.pth.tar")
 
 
@@ -117,3 +117,24 @@ def test_failed_save_keeps_previous_snapshot(tmp_path):
         save_snapshot(path, {"epoch": 4, "network": {"w": Boom()}})
     assert path.read_bytes() == before
     assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*tmp"))
+
+
+def test_unreadable_checkpoints_say_what_the_file_is_and_never_advise_unpickling(tmp_path):
+    import argparse
+
+    from posenet3d.checkpoint import CheckpointError, load_file
+    torch.save({"w": torch.ones(2), "args": argparse.Namespace(lr=1)}, tmp_path / "objects.pth")
+    torch.save({"w": torch.ones(1000)}, tmp_path / "full.pth")
+    data = (tmp_path / "full.pth").read_bytes()
+    (tmp_path / "truncated.pth").write_bytes(data[: len(data) // 2])
+    (tmp_path / "hello.pth").write_text("hello")
+    (tmp_path / "empty.pth").write_bytes(b"")
+    expected = {"objects.pth": "Python objects other than tensors and plain containers (such as argparse.Namespace)",
+                "truncated.pth": "truncated or corrupt zip archive", "hello.pth": "not a PyTorch checkpoint",
+                "empty.pth": "is empty (0 bytes)"}
+    for name, words in expected.items():
+        with pytest.raises(CheckpointError) as info:
+            load_file(tmp_path / name)
+        msg = str(info.value)
+        assert words in msg and str(tmp_path / name) in msg and "weights_only" not in msg
+        assert "\n" not in msg

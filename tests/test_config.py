@@ -44,3 +44,22 @@ def test_every_shipped_config_loads():
     for path in files:
         cfg = load_config(path)
         assert cfg.name == path.stem, path
+
+
+@pytest.mark.parametrize("override, key", [("train.lr=-1", "train.lr"), ("model.task=foo", "model.task"),
+                                           ("model.backbone_depth=19", "model.backbone_depth"),
+                                           ("model.input_size=100", "model.input_size"),
+                                           ("model.joint_set=Body25", "model.joint_set"),
+                                           ("train.batch_size=0", "train.batch_size")])
+def test_out_of_range_values_are_one_line_naming_the_key(override, key):
+    with pytest.raises(ConfigError, match=f"{key}=.* is not valid: it must be"):
+        load_config(None, [override])
+
+
+def test_train_cli_reports_bad_values_and_a_folder_as_config_with_exit_2(capsys):
+    from posenet3d.commands.train import main
+    assert main(["--cfg", "cfg/synthetic_posenet_quick.yaml", "train.lr=-1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "train.lr=-1.0 is not valid" in err
+    assert main(["--cfg", "cfg"]) == 2
+    assert "is a folder; give a YAML file in it, e.g." in capsys.readouterr().err
