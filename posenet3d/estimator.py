@@ -342,7 +342,7 @@ class Estimator:
             bad = [k for k, v in nets[part].state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
             if bad:
                 raise EstimatorError(f"{spec.paths[part]}: {len(bad)} tensors hold inf/NaN (first: {bad[0]}); "
-                                     "re-create the bundle with main/make_bundle.py")
+                                     "re-create the bundle with posenet3d bundle make")
         opts = {**spec.options, **options}
         opts.setdefault("det_input_size", spec.cfgs["detector"].input_size)
         _check_options(opts, str(spec.folder / BUNDLE_FILE))

@@ -8,14 +8,12 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
 from cli_scripts import load_script
+
 from posenet3d.config import ModelConfig, load_config
 from posenet3d.estimator import build_network, save_bundle
 from posenet3d.media import MediaError, VideoReader, discover_inputs, read_image, to_bgr
 from posenet3d.skeletons import MUCO
-
-
 
 demo = load_script("demo/demo.py")
 
@@ -234,8 +232,8 @@ def test_sidecar_camera_json(tmp_path):
 
 
 def test_make_bundle_cli_packages_three_snapshots(tmp_path, capsys):
-    """``main/make_bundle.py`` reads CONFIG:SNAPSHOT for each network and stores the detector options."""
-    cli = load_script("main/make_bundle.py")
+    """``posenet3d bundle make`` reads CONFIG:SNAPSHOT for each network and stores the detector options."""
+    from posenet3d.commands import bundle_make as cli
     common = "model:\n  backbone_depth: 18\n  backbone_width: 0.25\n  pretrained: none\n  input_size: 64\n"
     configs = {"detector": common + "  task: centernet\n  arch: res_18\n  head_conv: 8\n",
                "rootnet": common + "  task: rootnet\n  head_channels: 16\n",
@@ -262,7 +260,7 @@ def test_make_bundle_cli_packages_three_snapshots(tmp_path, capsys):
 
 
 def test_bundle_to_snapshot_resumes_training_from_a_bundle(tiny_world, tmp_path, tiny_config, capsys):
-    """``main/bundle_to_snapshot.py`` writes a snapshot that holds the bundle's weights and that
+    """``posenet3d bundle to-snapshot`` writes a snapshot that holds the bundle's weights and that
     ``train(..., resume=True)`` continues from; it never replaces an existing snapshot."""
     from posenet3d.checkpoint import list_snapshots, load_file
     from posenet3d.engine import train
@@ -276,7 +274,7 @@ def test_bundle_to_snapshot_resumes_training_from_a_bundle(tiny_world, tmp_path,
     from posenet3d.config import dump_config
     dump_config(cfgs["rootnet"], cfg_file)
     out_dir = tmp_path / "run"
-    cli = load_script("main/bundle_to_snapshot.py")
+    from posenet3d.commands import bundle_to_snapshot as cli
     args = ["--bundle", str(tmp_path / "bundle"), "--part", "rootnet", "--cfg", str(cfg_file), "--epoch", "1",
             f"output_dir={out_dir}"]
     assert cli.main(args) == 0

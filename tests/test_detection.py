@@ -414,9 +414,8 @@ def test_person_ap_and_detection_file(tmp_path):
 
 def test_tune_detector_counts_greedy_matches():
     """One true box found twice (the lower-scored copy is a false positive) and one false box."""
-    from cli_scripts import load_script
 
-    cli = load_script("main/tune_detector.py")
+    from posenet3d.commands import tune_detector as cli
     gt = np.array([[10.0, 10.0, 20.0, 40.0], [100.0, 10.0, 20.0, 40.0]])
     boxes = np.array([[11.0, 10.0, 20.0, 40.0], [10.0, 12.0, 20.0, 40.0], [300.0, 300.0, 10.0, 10.0]])
     scores = np.array([0.9, 0.6, 0.4])
@@ -427,7 +426,6 @@ def test_tune_detector_counts_greedy_matches():
 
 def test_tune_detector_cli_runs_with_flip_test(tiny_world, tmp_path, tiny_config, capsys):
     """The whole CLI on the tiny world's COCO file: a precision/recall/F1 row per threshold, flip test on."""
-    from cli_scripts import load_script
 
     from posenet3d.config import dump_config
     from posenet3d.estimator import build_network
@@ -435,7 +433,7 @@ def test_tune_detector_cli_runs_with_flip_test(tiny_world, tmp_path, tiny_config
     cfg = tiny_config(tiny_world, tmp_path, "centernet", "model.arch=res_18", "model.head_conv=8")
     dump_config(cfg, tmp_path / "det.yaml")
     torch.save({"network": build_network(cfg.model).state_dict()}, tmp_path / "det.pth.tar")
-    cli = load_script("main/tune_detector.py")
+    from posenet3d.commands import tune_detector as cli
     assert cli.main(["--cfg", str(tmp_path / "det.yaml"), "--weights", str(tmp_path / "det.pth.tar"),
                      "--ann", str(tiny_world / "train" / "coco_person_keypoints.json"),
                      "--images", str(tiny_world / "train" / "data"), "--num", "3", "--flip-test"]) == 0

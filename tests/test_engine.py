@@ -112,8 +112,7 @@ def test_killed_mid_run_resumes_from_intact_snapshot(tiny_world, tmp_path):
 
 
 def test_cli_overrides_may_follow_flags(tiny_world, tmp_path, capsys):
-    from cli_scripts import load_script
-    cli = load_script("main/train.py")
+    from posenet3d.commands import train as cli
     # overrides after --continue parse (and --continue with no snapshot is one clear error, exit code 2)
     rc = cli.main(["--cfg", str(ROOT / "cfg" / "muco_posenet.yaml"), "--continue", f"output_dir={tmp_path}",
                    "model.backbone_depth=18", "model.pretrained=none", "data.trainset_2d=[]",

@@ -15,7 +15,7 @@ from posenet3d.geometry import cam2pixel
 from posenet3d.skeletons import COCO as COCO_SET, MUCO
 from posenet3d.synth import body as B
 from posenet3d.synth import generate, render_item, render_scene, sample_body, sample_camera
-from posenet3d.synth.__main__ import main as cli_main
+from posenet3d.commands.synth import main as cli_main
 
 SEED, N_TRAIN, N_TEST, SIZE = 3, 6, 5, 160
 J = {name: i for i, name in enumerate(MUCO.joints_name)}

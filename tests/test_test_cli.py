@@ -7,7 +7,6 @@ from pathlib import Path
 import h5py
 from scipy.io import loadmat
 
-from cli_scripts import load_script
 from posenet3d.engine import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,7 +21,7 @@ def _args(world: Path, out: Path, task: str) -> list[str]:
 
 
 def test_posenet_and_rootnet_results_and_errors(tiny_world, tmp_path, tiny_config, capsys):
-    cli = load_script("main/test.py")
+    from posenet3d.commands import test as cli
     for task in ("rootnet", "posenet"):
         out = tmp_path / task
         train(tiny_config(tiny_world, out, task, "train.end_epoch=1", "train.max_iters_per_epoch=2"))

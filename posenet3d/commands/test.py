@@ -60,7 +60,3 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         return 2
     print(format_results(results, title=f"{cfg.name} ({cfg.model.task}) on {cfg.data.testset}, {tag}"))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -60,7 +60,3 @@ def continue_command(argv: list[str] | None, prog: str | None) -> str:
     args = list(sys.argv[1:] if argv is None else argv)
     head = ["python", prog] if prog and prog.endswith(".py") else shlex.split(prog or "posenet3d train")
     return shlex.join([*head, *args, *([] if "--continue" in args else ["--continue"])])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

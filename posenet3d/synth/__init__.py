@@ -1,7 +1,7 @@
 """The synthetic multi-person world: people on the 21-joint MuCo skeleton, rendered as shaded limb volumes with
 correct mutual occlusion over varied backgrounds, written in the MuCo-3DHP / MuPoTS-3D / COCO-keypoints layouts.
 
-Command line: ``python -m posenet3d.synth --out data/Synthetic --num-train N --num-test M --seed S
+Command line: ``posenet3d synth --out data/Synthetic --num-train N --num-test M --seed S
 [--size 512] [--workers K]`` (see ``data/Synthetic/README.md``).
 
 Modules: :mod:`.body` (anthropometry, joint-angle-limited poses, kinematics), :mod:`.render` (primitives,

@@ -1,33 +1,6 @@
-"""``python -m posenet3d.synth --out DIR --num-train N --num-test M --seed S [--size 512] [--workers K]``."""
-from __future__ import annotations
-
-import argparse
-import json
+"""``python -m posenet3d.synth``: the same program as ``posenet3d synth`` (:mod:`posenet3d.commands.synth`)."""
 import sys
 
-from .writer import generate
+from posenet3d.commands.synth import main
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m posenet3d.synth",
-                                     description="Generate the synthetic multi-person 3D pose world "
-                                                 "(MuCo-3DHP / MuPoTS-3D / COCO-keypoints layouts).")
-    parser.add_argument("--out", required=True, help="output folder, e.g. data/Synthetic")
-    parser.add_argument("--num-train", type=int, required=True, help="number of training images")
-    parser.add_argument("--num-test", type=int, required=True, help="number of test images")
-    parser.add_argument("--seed", type=int, required=True, help="non-negative random seed")
-    parser.add_argument("--size", type=int, default=512, help="nominal image side in px (default 512)")
-    parser.add_argument("--workers", type=int, default=0, help="worker processes (0 = this process)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
-    try:
-        summary = generate(args.out, args.num_train, args.num_test, args.seed, size=args.size,
-                           workers=args.workers, progress=not args.quiet)
-    except ValueError as exc:
-        parser.error(str(exc))
-    print(json.dumps(summary, indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+sys.exit(main(prog="python -m posenet3d.synth"))

@@ -1,9 +1,9 @@
 """PoseNet training throughput (samples/s) per variant: forward + backward + Adam on random crops.
 
-    python main/bench_train.py                       # CPU: the reference R50 and the lighter CPU variants
-    python main/bench_train.py --device cuda --amp   # GPU with AMP (bf16 where supported, else fp16)
+    posenet3d bench train                       # CPU: the reference R50 and the lighter CPU variants
+    posenet3d bench train --device cuda --amp   # GPU with AMP (bf16 where supported, else fp16)
 
-The data pipeline is measured separately (main/bench_data.py); the data-wait fraction of real runs is in each
+The data pipeline is measured separately (posenet3d bench data); the data-wait fraction of real runs is in each
 run's metrics.jsonl (``data_fraction``).
 """
 from __future__ import annotations
@@ -52,8 +52,8 @@ def bench(depth, width, size, bins, head, batch, device, amp, steps, aux) -> flo
     return steps * batch / (time.perf_counter() - t0)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cpu")
     p.add_argument("--amp", action="store_true", help="autocast on CUDA")
     p.add_argument("--steps", type=int, default=3)

@@ -1,6 +1,6 @@
 """CPU latency of the CenterNet person detector per 512×512 image: network and decode timed separately.
 
-    python main/bench_detector.py [--archs res_18 resdcn_18] [--runs 5] [--size 512] [--threads N]
+    posenet3d bench detector [--archs res_18 resdcn_18] [--runs 5] [--size 512] [--threads N]
 
 Batch 1, random weights (latency does not depend on them), ``torch.inference_mode``, eval mode. "network" is the
 forward pass; "decode" is sigmoid + 3×3 peak pooling + top-K (K = 100) + box assembly. Each figure is the median
@@ -31,8 +31,8 @@ def bench(arch: str, size: int, runs: int, warmup: int, k: int) -> dict[str, lis
     return {"network": net, "decode": dec}
 
 
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     p.add_argument("--archs", nargs="+", default=["res_18", "resdcn_18"], choices=sorted(ARCHS))
     p.add_argument("--size", type=int, default=512, help="input side (px); maps are size/4")
     p.add_argument("--runs", type=int, default=5)
@@ -55,7 +55,4 @@ def main(argv: list[str] | None = None) -> None:
         net, dec = statistics.median(r["network"]), statistics.median(r["decode"])
         print(f"{arch:<12}{net:>12.1f}{min(r['network']):>10.1f}-{max(r['network']):<7.1f}"
               f"{dec:>12.2f}{min(r['decode']):>9.2f}-{max(r['decode']):<6.2f}{net + dec:>11.1f}")
-
-
-if __name__ == "__main__":
-    main()
+    return 0

@@ -1,7 +1,7 @@
 """End-to-end evaluation of an estimator (image → absolute 3D people) on a test set with 3D ground truth.
 
-    python main/eval_e2e.py --model-dir demo/model --data data/Synthetic/test            # the bundled model
-    python main/eval_e2e.py --model-dir demo/model --data data/MuPoTS --num 100
+    posenet3d eval-e2e --model-dir demo/model --data data/Synthetic/test            # the bundled model
+    posenet3d eval-e2e --model-dir demo/model --data data/MuPoTS --num 100
 
 Reads a MuPoTS-3D-layout test set (``data/MuPoTS`` or the synthetic world's ``test`` split), runs the whole
 pipeline on every image with its own intrinsics (detector → RootNet → PoseNet, no ground truth used), and
@@ -30,8 +30,8 @@ from posenet3d.metrics import match_roots
 from posenet3d.skeletons import get_joint_set
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model-dir", default="demo/model", help="estimator bundle (default: demo/model)")
     p.add_argument("--data", default="data/Synthetic/test", help="MuPoTS-3D-layout test set root")
     p.add_argument("--num", type=int, default=None, help="first N images only")
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
           f"({args.model_dir} on {args.data}; joints compared: {len(common)})")
     print("radius mm  recall %  precision %  MRPE matched mm  MPJPE matched mm")
     for row in rows:
-        fmt = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
+        fmt = lambda v: "-" if v is None else f"{v:.1f}"
         print(f"{row['radius_mm']:9.0f}  {row['recall_percent']:8.1f}  {row['precision_percent']:11.1f}  "
               f"{fmt(row['mrpe_matched_mm']):>15}  {fmt(row['mpjpe_matched_mm']):>16}")
     if args.out:
@@ -101,7 +101,3 @@ def main(argv: list[str] | None = None) -> int:
                            "failed": failed, "annotated": annotated, "predicted": predicted,
                            "joints_compared": common, "by_radius": rows}, out.stem, out.parent)
     return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,14 +9,14 @@ and prints the ratio data rate / training rate (> 1: the loader keeps up).
 Data, first match wins:
   --data FOLDER         a dataset in the MuCo-3DHP layout (data/MuCo, or the synthetic world's data/Synthetic/train)
   data/Synthetic/train  (of this checkout) if the synthetic world has been generated there
-                        (python -m posenet3d.synth)
+                        (posenet3d synth)
   otherwise, or --fixture: a small MuCo-layout fixture of random images is written to a temporary folder
                         (--fixture-images, --fixture-size) and read back through the MuCo adapter.
 
 Examples:
-  python main/bench_data.py
-  python main/bench_data.py --data data/MuCo --workers 0 4 8 --device cuda
-  python main/bench_data.py --no-train --json output/log/bench_data.json
+  posenet3d bench data
+  posenet3d bench data --data data/MuCo --workers 0 4 8 --device cuda
+  posenet3d bench data --no-train --json output/log/bench_data.json
 """
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from posenet3d.commands import REPO
 from posenet3d.datasets.augment import sample_aug
 from posenet3d.datasets.base import DatasetError
 from posenet3d.datasets.muco import MuCo
@@ -42,7 +43,7 @@ from posenet3d.geometry import bbox_from_joints, cam2pixel
 from posenet3d.posenet.model import build_posenet, posenet_loss
 from posenet3d.skeletons import MUCO
 
-SYNTHETIC_DEFAULT = Path(__file__).resolve().parents[1] / "data" / "Synthetic" / "train"
+SYNTHETIC_DEFAULT = REPO / "data" / "Synthetic" / "train"
 
 
 def write_muco_fixture(root: Path, n_images: int, width: int, height: int, seed: int = 0) -> Path:
@@ -142,8 +143,8 @@ def train_rate(depth: int, batch: int, size: int, steps: int, device: torch.devi
     return steps * batch / (time.perf_counter() - t0)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=None, help="dataset folder in the MuCo-3DHP layout")
     p.add_argument("--fixture", action="store_true", help="use a generated fixture even if the synthetic "
                    "world exists")
@@ -172,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             source = f"generated fixture: {args.fixture_images} random {w}x{h} JPEGs"
             if not args.fixture:
                 source += (f" (no --data and no {SYNTHETIC_DEFAULT}; generate the synthetic world with "
-                           f"`python -m posenet3d.synth`)")
+                           f"`posenet3d synth`)")
         try:
             records = MuCo(root).records
         except DatasetError as exc:
@@ -221,7 +222,3 @@ def main(argv: list[str] | None = None) -> int:
         tmp_json.write_text(json.dumps(results, indent=1))
         os.replace(tmp_json, args.json)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """End-to-end CPU latency of the estimator against the number of people, per stage, and batched vs crop by crop.
 
-    python main/bench_e2e.py [--model-dir demo/model] [--people 1 3 6 12] [--runs 2] [--threads N] [--skip-r50]
+    posenet3d bench e2e [--model-dir demo/model] [--people 1 3 6 12] [--runs 2] [--threads N] [--skip-r50]
 
 What is timed (random weights: latency does not depend on them; ``torch.inference_mode``, eval mode, CPU):
 
@@ -32,13 +32,13 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from posenet3d.commands import REPO
 from posenet3d.config import ModelConfig, load_config
 from posenet3d.detection.model import CenterNet, ctdet_heads
 from posenet3d.estimator import Estimator, build_network
 from posenet3d.geometry import process_bboxes
 from posenet3d.timing import time_ms
 
-REPO = Path(__file__).resolve().parents[1]
 IMAGE_SIZE = (1280, 720)  # (W, H) px
 STAGE_COLUMNS = ("detector", "crop", "rootnet", "posenet", "decode")
 
@@ -137,8 +137,8 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     p.add_argument("--model-dir", type=Path, default=REPO / "demo" / "model", help="estimator bundle (variant a)")
     p.add_argument("--people", type=int, nargs="+", default=[1, 3, 6, 12])
     p.add_argument("--runs", type=int, default=2, help="timed runs per figure (best is reported)")
@@ -185,7 +185,4 @@ def main(argv: list[str] | None = None) -> None:
     print(table(["variant", "channels_last", "batched ms", "crop by crop ms", "speed-up", "GFLOP", "GFLOP/s",
                  "of matmul rate"], rows))
     print(f"\n(total benchmark time {time.perf_counter() - start:.0f} s)")
-
-
-if __name__ == "__main__":
-    main()
+    return 0

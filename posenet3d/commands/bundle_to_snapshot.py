@@ -1,6 +1,6 @@
 """Turn one network of an estimator bundle into a training snapshot, to continue training or fine-tune it.
 
-    python main/bundle_to_snapshot.py --bundle demo/model --part detector --cfg cfg/synthetic_centernet.yaml \\
+    posenet3d bundle to-snapshot --bundle demo/model --part detector --cfg cfg/synthetic_centernet.yaml \\
         --epoch 15 output_dir=/root/runs/centernet3
     python main/train.py --cfg cfg/synthetic_centernet.yaml output_dir=/root/runs/centernet3 model.pretrained=none \\
         --continue train.end_epoch=22
@@ -18,15 +18,20 @@ import sys
 
 import torch
 
-from posenet3d.checkpoint import CheckpointError, load_weights, save_snapshot, snapshot_path
+from posenet3d.checkpoint import (
+    CheckpointError,
+    load_weights,
+    save_snapshot,
+    snapshot_path,
+)
 from posenet3d.config import ConfigError, config_to_dict, load_config
-from posenet3d.runs import run_dirs
 from posenet3d.estimator import BUNDLE_PARTS, EstimatorError, read_bundle
+from posenet3d.runs import run_dirs
 from posenet3d.tasks import get_task
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--bundle", default="demo/model", help="bundle folder (holds estimator.yaml)")
     p.add_argument("--part", required=True, choices=list(BUNDLE_PARTS))
     p.add_argument("--cfg", required=True, help="the training config the snapshot will be resumed with")
@@ -57,7 +62,3 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"wrote {out} ({args.part} of {spec.folder}, epoch {args.epoch}; resume with main/train.py --continue)")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

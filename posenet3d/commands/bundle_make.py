@@ -1,6 +1,6 @@
 """Package three trained networks into an estimator bundle (the format ``Estimator.from_bundle`` reads).
 
-    python main/make_bundle.py --detector cfg/synthetic_centernet.yaml:PATH --rootnet cfg/synthetic_rootnet.yaml:PATH \\
+    posenet3d bundle make --detector cfg/synthetic_centernet.yaml:PATH --rootnet cfg/synthetic_rootnet.yaml:PATH \\
         --posenet cfg/synthetic_posenet.yaml:PATH --out demo/model
 
 Each argument is ``CONFIG:SNAPSHOT``; weights are stored in fp16 (``--dtype float32`` to keep them as trained).
@@ -20,8 +20,8 @@ from posenet3d.estimator import EstimatorError, save_bundle
 from posenet3d.tasks import get_task
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     for part in ("detector", "rootnet", "posenet"):
         p.add_argument(f"--{part}", required=True, metavar="CONFIG:SNAPSHOT")
     p.add_argument("--out", default="demo/model")
@@ -52,7 +52,3 @@ def main(argv: list[str] | None = None) -> int:
     sizes = ", ".join(f"{name} {size / 1e6:.1f} MB" for name, size in info.files.items())
     print(f"wrote {info.folder}: {info.total_bytes / 1e6:.1f} MB ({sizes})")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,11 +1,11 @@
 """Pick a detector operating point: precision, recall and F1 at IoU ≥ 0.5 for a range of score thresholds.
 
-    python main/tune_detector.py --cfg cfg/synthetic_centernet.yaml --weights SNAPSHOT \\
+    posenet3d tune-detector --cfg cfg/synthetic_centernet.yaml --weights SNAPSHOT \\
         --ann data/Synthetic/train/coco_person_keypoints.json --images data/Synthetic/train/data --num 100
 
 Run it on training images (not the test split you report on). Detections are matched to the COCO-format ground
 truth greedily by IoU, highest score first (crowd boxes ignored); ``--nms-iou``, ``--input-size`` and
-``--flip-test`` are the settings the estimator would use (``main/make_bundle.py --det-thresh/--det-nms-iou/
+``--flip-test`` are the settings the estimator would use (``posenet3d bundle make --det-thresh/--det-nms-iou/
 --det-input-size/--det-flip-test``).
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ def count_matches(boxes_xywh: np.ndarray, scores: np.ndarray, gt_xywh: np.ndarra
     kept = np.array([(scores >= t).sum() for t in thresholds], dtype=np.int64)
     if len(boxes) == 0 or len(gt_xywh) == 0:
         return tp, kept
-    xyxy = lambda b: torch.as_tensor(np.c_[b[:, :2], b[:, :2] + b[:, 2:]], dtype=torch.float64)  # noqa: E731
+    xyxy = lambda b: torch.as_tensor(np.c_[b[:, :2], b[:, :2] + b[:, 2:]], dtype=torch.float64)
     iou = box_iou(xyxy(boxes), xyxy(gt_xywh)).numpy()
     used = np.zeros(len(gt_xywh), dtype=bool)
     hit = np.zeros(len(boxes), dtype=bool)
@@ -48,8 +48,8 @@ def count_matches(boxes_xywh: np.ndarray, scores: np.ndarray, gt_xywh: np.ndarra
     return tp, kept
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cfg", required=True)
     p.add_argument("--weights", required=True)
     p.add_argument("--ann", required=True, help="COCO-format person annotations")
@@ -92,7 +92,3 @@ def main(argv: list[str] | None = None) -> int:
         f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
         print(f"{t:6.2f}  {prec:9.3f}  {rec:6.3f}  {f1:.3f}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

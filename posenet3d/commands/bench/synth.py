@@ -1,10 +1,10 @@
 """Measure the synthetic world generator's speed (images per second).
 
-    python main/bench_synth.py --num 200 [--size 512] [--workers 2] [--seed 0]
+    posenet3d bench synth --num 200 [--size 512] [--workers 2] [--seed 0]
 
 Prints three figures: rendering + JPEG encoding in this process (no disk), the full single-process
 ``generate`` (rendering, JPEG files, JSON files), and ``generate`` with ``--workers`` processes. Pin the process
-to one core for the single-core figure, e.g. ``taskset -c 0 python main/bench_synth.py``; the load average of
+to one core for the single-core figure, e.g. ``taskset -c 0 posenet3d bench synth``; the load average of
 the machine is printed alongside, since other work on the same cores lowers the numbers.
 """
 from __future__ import annotations
@@ -40,14 +40,14 @@ def bench_generate(num: int, size: int, seed: int, workers: int) -> float:
         return num / (time.perf_counter() - start)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--num", type=int, default=200, help="images per measurement")
     parser.add_argument("--size", type=int, default=512, help="nominal image side in px")
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
                         help="worker processes for the parallel figure (0 skips it)")
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     cores = sorted(os.sched_getaffinity(0))
     print(f"cores available to this process: {cores}; load average (1/5/15 min): "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -59,7 +59,4 @@ def main() -> None:
         print(f"generate, {args.workers} worker processes: "
               f"{bench_generate(args.num, args.size, args.seed, args.workers):.1f} images/s")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-
-
-if __name__ == "__main__":
-    main()
+    return 0

@@ -1,0 +1,1 @@
+"""Benchmarks behind ``posenet3d bench <name>``: each prints measured figures (never asserted in tests)."""
