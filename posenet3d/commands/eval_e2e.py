@@ -91,8 +91,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     print(f"{len(images) - len(failed)} images, {annotated} annotated people, {predicted} predicted "
           f"({args.model_dir} on {args.data}; joints compared: {len(common)})")
     print("radius mm  recall %  precision %  MRPE matched mm  MPJPE matched mm")
+    def fmt(v: float | None) -> str:
+        return "-" if v is None else f"{v:.1f}"
+
     for row in rows:
-        fmt = lambda v: "-" if v is None else f"{v:.1f}"
         print(f"{row['radius_mm']:9.0f}  {row['recall_percent']:8.1f}  {row['precision_percent']:11.1f}  "
               f"{fmt(row['mrpe_matched_mm']):>15}  {fmt(row['mpjpe_matched_mm']):>16}")
     if args.out:

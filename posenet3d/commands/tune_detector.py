@@ -34,7 +34,9 @@ def count_matches(boxes_xywh: np.ndarray, scores: np.ndarray, gt_xywh: np.ndarra
     kept = np.array([(scores >= t).sum() for t in thresholds], dtype=np.int64)
     if len(boxes) == 0 or len(gt_xywh) == 0:
         return tp, kept
-    xyxy = lambda b: torch.as_tensor(np.c_[b[:, :2], b[:, :2] + b[:, 2:]], dtype=torch.float64)
+    def xyxy(b: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.c_[b[:, :2], b[:, :2] + b[:, 2:]], dtype=torch.float64)
+
     iou = box_iou(xyxy(boxes), xyxy(gt_xywh)).numpy()
     used = np.zeros(len(gt_xywh), dtype=bool)
     hit = np.zeros(len(boxes), dtype=bool)

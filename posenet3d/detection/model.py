@@ -1,7 +1,8 @@
 """CenterNet ("Objects as Points") with ResNet trunks, in pure PyTorch + torchvision ops (no compiled DCNv2).
 
 The network lives here; its loss in :mod:`.loss`, its decode in :mod:`.decode`, its training targets in
-:mod:`.targets` and its engine task in :mod:`.task`. Read top to bottom: the network (``res_18/res_101`` = ResNet + three 256-channel deconvolutions;
+:mod:`.targets` and its engine task in :mod:`.task`. Read top to bottom: the network (``res_18/res_101`` =
+ResNet + three 256-channel deconvolutions;
 ``resdcn_18/resdcn_101`` = ResNet + three [modulated deformable 3×3 → BN → ReLU → bilinear ConvTranspose → BN →
 ReLU] up-stages of 256/128/64 channels), its loss (focal loss on centre heatmaps + L1 on sizes and offsets), and
 its decode (3×3 max-pool peaks → top-K → boxes, optionally 17 COCO joints).

@@ -35,7 +35,8 @@ class PoseNetTask:
 
     def build_model(self, cfg: Config, for_training: bool = True) -> nn.Module:
         js = get_joint_set(cfg.model.joint_set)
-        return PoseNet(backbone_from_config(cfg, for_training), js.joint_num, cfg.model.depth_dim, cfg.model.head_channels)
+        return PoseNet(backbone_from_config(cfg, for_training), js.joint_num, cfg.model.depth_dim,
+                       cfg.model.head_channels)
 
     def train_dataset(self, cfg: Config):
         codec, js = self.codec(cfg), get_joint_set(cfg.model.joint_set)

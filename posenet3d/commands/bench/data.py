@@ -60,7 +60,7 @@ def write_muco_fixture(root: Path, n_images: int, width: int, height: int, seed:
         low = rng.integers(0, 256, size=(max(2, height // 32), max(2, width // 32), 3), dtype=np.uint8)
         img = cv2.resize(low, (width, height), interpolation=cv2.INTER_CUBIC)
         img = cv2.add(img, rng.integers(0, 24, size=img.shape, dtype=np.uint8))
-        for p in range(int(rng.integers(1, 3))):
+        for _ in range(int(rng.integers(1, 3))):
             root_cam = np.array([rng.uniform(-1200, 1200), rng.uniform(-200, 200), rng.uniform(3000, 6000)])
             joints_cam = root_cam + rng.uniform(-450, 450, size=(MUCO.joint_num, 3)) * [1.0, 2.0, 0.5]
             joints_cam[MUCO.root_idx] = root_cam
