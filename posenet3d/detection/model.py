@@ -1,11 +1,10 @@
 """CenterNet ("Objects as Points") with ResNet trunks, in pure PyTorch + torchvision ops (no compiled DCNv2).
 
-The network lives here; its loss in :mod:`.loss`, its decode in :mod:`.decode`, its training targets in
-:mod:`.targets` and its engine task in :mod:`.task`. Read top to bottom: the network (``res_18/res_101`` =
-ResNet + three 256-channel deconvolutions;
-``resdcn_18/resdcn_101`` = ResNet + three [modulated deformable 3×3 → BN → ReLU → bilinear ConvTranspose → BN →
-ReLU] up-stages of 256/128/64 channels), its loss (focal loss on centre heatmaps + L1 on sizes and offsets), and
-its decode (3×3 max-pool peaks → top-K → boxes, optionally 17 COCO joints).
+The network: ``res_18/res_101`` = ResNet + three 256-channel deconvolutions; ``resdcn_18/resdcn_101`` = ResNet
++ three [modulated deformable 3×3 → BN → ReLU → bilinear ConvTranspose → BN → ReLU] up-stages of 256/128/64
+channels; one small head per output. Its loss (focal loss on centre heatmaps + L1 on sizes and offsets) is in
+:mod:`.loss`, its decode (3×3 max-pool peaks → top-K → boxes, optionally 17 COCO joints) in :mod:`.decode`, its
+training targets in :mod:`.targets` and its engine task in :mod:`.task`.
 
 Frames and units:
 
