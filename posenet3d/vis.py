@@ -48,7 +48,7 @@ def person_colors(n: int) -> list[Color]:
         hue = (0.02 + i * 0.618033988749895) % 1.0
         value = 0.95 if (i // 10) % 2 == 0 else 0.75  # after ten people, alternate brightness as well
         r, g, b = colorsys.hsv_to_rgb(hue, 0.85, value)
-        colors.append((int(round(b * 255)), int(round(g * 255)), int(round(r * 255))))
+        colors.append((round(b * 255), round(g * 255), round(r * 255)))
     return colors
 
 
@@ -139,49 +139,63 @@ def draw_2d(image_bgr: np.ndarray, people: Sequence[dict], skeleton: JointSet | 
     bones = _bones(skeleton)
     colors = _colors_for(len(people), colors)
     vis_list = _per_person_vis(joint_vis, len(people))
-    line_t = max(2, int(round(min(h, w) / 250)))
-    radius = line_t + 1
+    # line and text sizes grow with the image so the overlay reads the same at any resolution
+    line_t = max(2, round(min(h, w) / 250))
     font_scale = max(0.35, min(h, w) / 900)
-    font_t = max(1, int(round(font_scale * 1.5)))
+    font_t = max(1, round(font_scale * 1.5))
 
     for i, person in enumerate(people):
         joints = _person_joints(person, "joints_2d", 2, i, bones)
-        valid = np.isfinite(joints).all(axis=1) & (np.abs(joints) < MAX_ABS_COORD_PX).all(axis=1)
-        vis = vis_list[i]
-        if vis is not None:
-            if vis.shape[0] != joints.shape[0]:
-                raise ValueError(f"joint_vis[{i}] has {vis.shape[0]} entries for {joints.shape[0]} joints")
-            valid &= vis > 0
+        valid = _drawable_joints(joints, vis_list[i], i)
         color = colors[i]
         pts = np.zeros(joints.shape, dtype=np.int64)
         pts[valid] = np.round(joints[valid]).astype(np.int64)
-
-        label_anchor = None
-        bbox = person.get("bbox")
-        if bbox is not None:
-            bbox = np.asarray(bbox, dtype=np.float64).reshape(-1)
-            if bbox.shape[0] != 4 or not np.isfinite(bbox).all():
-                raise ValueError(f"person {i}: bbox must be 4 finite numbers [x, y, w, h] px, got {bbox.tolist()}")
-            x0, y0 = np.clip(bbox[:2], -MAX_ABS_COORD_PX, MAX_ABS_COORD_PX)
-            x1, y1 = np.clip(bbox[:2] + bbox[2:], -MAX_ABS_COORD_PX, MAX_ABS_COORD_PX)
-            cv2.rectangle(canvas, (int(round(x0)), int(round(y0))), (int(round(x1)), int(round(y1))),
-                          color, max(1, line_t // 2), cv2.LINE_AA)
-            label_anchor = (int(round(x0)), int(round(y0)))
-        elif valid.any():
+        label_anchor = _draw_box(canvas, person.get("bbox"), i, color, max(1, line_t // 2))
+        if label_anchor is None and valid.any():
             label_anchor = (int(pts[valid, 0].min()), int(pts[valid, 1].min()))
-
-        for a, b in bones:
-            if valid[a] and valid[b]:
-                cv2.line(canvas, (int(pts[a, 0]), int(pts[a, 1])), (int(pts[b, 0]), int(pts[b, 1])),
-                         color, line_t, cv2.LINE_AA)
-        for j in np.flatnonzero(valid):
-            cv2.circle(canvas, (int(pts[j, 0]), int(pts[j, 1])), radius, color, -1, cv2.LINE_AA)
-
+        _draw_skeleton(canvas, pts, valid, bones, color, line_t)
         if label_anchor is not None:
             score = person.get("score")
             text = f"{i}" if score is None else f"{i}: {float(score):.2f}"
             _draw_label(canvas, text, label_anchor, color, font_scale, font_t)
     return canvas
+
+
+def _drawable_joints(joints: np.ndarray, vis: np.ndarray | None, index: int) -> np.ndarray:
+    """(J,) bool: joints (J, 2) px that are finite, within :data:`MAX_ABS_COORD_PX` and, when ``vis`` (J,) is
+    given, have a weight above 0."""
+    valid = np.isfinite(joints).all(axis=1) & (np.abs(joints) < MAX_ABS_COORD_PX).all(axis=1)
+    if vis is not None:
+        if vis.shape[0] != joints.shape[0]:
+            raise ValueError(f"joint_vis[{index}] has {vis.shape[0]} entries for {joints.shape[0]} joints")
+        valid &= vis > 0
+    return valid
+
+
+def _draw_box(canvas: np.ndarray, bbox, index: int, color: Color, thickness: int) -> tuple[int, int] | None:
+    """Draw person ``index``'s ``bbox`` ``[x, y, w, h]`` px (None: nothing) and return its top-left corner (px),
+    where the label goes; corners are clipped to :data:`MAX_ABS_COORD_PX` so OpenCV gets int32 coordinates."""
+    if bbox is None:
+        return None
+    bbox = np.asarray(bbox, dtype=np.float64).reshape(-1)
+    if bbox.shape[0] != 4 or not np.isfinite(bbox).all():
+        raise ValueError(f"person {index}: bbox must be 4 finite numbers [x, y, w, h] px, got {bbox.tolist()}")
+    corners = np.clip(np.concatenate([bbox[:2], bbox[:2] + bbox[2:]]), -MAX_ABS_COORD_PX, MAX_ABS_COORD_PX)
+    x0, y0, x1, y1 = (round(float(v)) for v in corners)
+    cv2.rectangle(canvas, (x0, y0), (x1, y1), color, thickness, cv2.LINE_AA)
+    return (x0, y0)
+
+
+def _draw_skeleton(canvas: np.ndarray, pts: np.ndarray, valid: np.ndarray, bones: tuple[tuple[int, int], ...],
+                   color: Color, line_t: int) -> None:
+    """Bones between two ``valid`` joints, then a dot (radius ``line_t + 1`` px) on every valid joint;
+    ``pts`` (J, 2) integer px."""
+    for a, b in bones:
+        if valid[a] and valid[b]:
+            cv2.line(canvas, (int(pts[a, 0]), int(pts[a, 1])), (int(pts[b, 0]), int(pts[b, 1])),
+                     color, line_t, cv2.LINE_AA)
+    for j in np.flatnonzero(valid):
+        cv2.circle(canvas, (int(pts[j, 0]), int(pts[j, 1])), line_t + 1, color, -1, cv2.LINE_AA)
 
 
 def _draw_label(canvas: np.ndarray, text: str, anchor: tuple[int, int], color: Color, font_scale: float,
@@ -324,7 +338,7 @@ def side_by_side(img_a: np.ndarray, img_b: np.ndarray, height: int | None = None
         h, w = img.shape[:2]
         if h == target:
             return img
-        new_w = max(1, int(round(w * target / h)))
+        new_w = max(1, round(w * target / h))
         interp = cv2.INTER_AREA if target < h else cv2.INTER_LINEAR
         return cv2.resize(img, (new_w, target), interpolation=interp)
 

@@ -11,14 +11,20 @@ import pytest
 
 from posenet3d.datasets.base import DatasetError
 from posenet3d.datasets.coco import MSCOCO, add_thorax_pelvis
-from posenet3d.datasets.detections import (detection_box, in_file_order, read_bbox_file, read_bbox_root_file)
+from posenet3d.datasets.detections import (
+    detection_box,
+    in_file_order,
+    read_bbox_file,
+    read_bbox_root_file,
+)
 from posenet3d.datasets.human36m import Human36M
 from posenet3d.datasets.mpii import MPII
 from posenet3d.datasets.muco import MuCo, select_people
 from posenet3d.datasets.mupots import MuPoTS, parse_file_name
 from posenet3d.datasets.registry import build_dataset, dataset_names, default_root
 from posenet3d.geometry import bbox_from_joints, cam2pixel, process_bbox
-from posenet3d.skeletons import COCO, HUMAN36M, MPII as MPII_SET, MUCO, MUPOTS
+from posenet3d.skeletons import COCO, HUMAN36M, MUCO, MUPOTS
+from posenet3d.skeletons import MPII as MPII_SET
 
 
 def write_json(path: Path, obj) -> Path:
@@ -125,7 +131,7 @@ def test_h36m_record_geometry(h36m_root):
     world = h36m_world_joints(9, 3, 1, 64)
     expected = np.array([R @ p + t for p in world])           # X_cam = R·X_world + t
     assert np.allclose(rec.joints_cam[:17], expected, atol=1e-6)
-    assert not np.allclose(rec.joints_cam[:17], (world - t) @ R.T, atol=1.0)  # not the old R·(X − T) form
+    assert not np.allclose(rec.joints_cam[:17], (world - t) @ R.T, atol=1.0)  # X_cam = R·X + t, not R·(X − t)
     thorax = (expected[HUMAN36M.index("L_Shoulder")] + expected[HUMAN36M.index("R_Shoulder")]) / 2
     assert rec.joints_cam.shape == (18, 3) and np.allclose(rec.joints_cam[17], thorax)
     assert np.allclose(rec.joints_img, cam2pixel(rec.joints_cam, cam["f"], cam["c"]))

@@ -39,7 +39,7 @@ def test_collectives_put_cpu_values_on_the_run_device(monkeypatch):
     ctx = DistContext(rank=0, world_size=2, device=torch.device("meta"))
     spy = _NcclLikeSpy(ctx.device)
     monkeypatch.setattr(distributed, "dist", spy)
-    with pytest.raises(RuntimeError, match="device type cpu"):  # what the old epoch averages did
+    with pytest.raises(RuntimeError, match="device type cpu"):  # NCCL refuses CPU tensors, hence the move
         spy.all_reduce(torch.tensor(1.0))
     assert all_reduce_sum(torch.tensor([1.0, 2.0]), ctx).device == ctx.device
     assert all_reduce_sum(torch.tensor(3, dtype=torch.int64), ctx).dtype == torch.int64  # counts stay integers
@@ -72,7 +72,7 @@ def test_amp_dtype_follows_native_bf16_not_emulation(monkeypatch):
 def test_resume_across_precisions_starts_a_fresh_scaler():
     fp16 = torch.amp.GradScaler("cpu", enabled=True, init_scale=2.0 ** 10)
     off = torch.amp.GradScaler("cpu", enabled=False)
-    with pytest.raises(RuntimeError):  # what loading a bf16/CPU snapshot's empty state used to do
+    with pytest.raises(RuntimeError):  # a bf16/CPU snapshot's empty state cannot be loaded as it is
         fp16.load_state_dict(off.state_dict())
     assert restore_scaler(fp16, off.state_dict()) is False
     assert fp16.get_scale() == 2.0 ** 10

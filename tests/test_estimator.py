@@ -13,8 +13,17 @@ from torch import nn
 
 from posenet3d.checkpoint import CheckpointError, save_snapshot
 from posenet3d.config import ModelConfig
-from posenet3d.estimator import (BUNDLE_FILE, DEFAULT_FOCAL_PX, Estimator, EstimatorError, Intrinsics, build_network,
-                                 read_bundle, resolve_intrinsics, save_bundle)
+from posenet3d.estimator import (
+    BUNDLE_FILE,
+    DEFAULT_FOCAL_PX,
+    Estimator,
+    EstimatorError,
+    Intrinsics,
+    build_network,
+    read_bundle,
+    resolve_intrinsics,
+    save_bundle,
+)
 from posenet3d.media import MediaError
 from posenet3d.preprocess import normalize_input
 from posenet3d.skeletons import MUCO
@@ -108,7 +117,7 @@ def test_result_schema_units_and_joint_names(nets):
         proj = p.joints_cam_mm[:, :2] / p.joints_cam_mm[:, 2:] * 1500.0 + 64.0
         np.testing.assert_allclose(proj, p.joints_2d_px, atol=1e-6)
         # the 2D joints lie inside the processed (crop) box
-        x, y, w, h = p.crop_box
+        x, _, w, _ = p.crop_box
         assert np.all(p.joints_2d_px[:, 0] >= x - 1e-6) and np.all(p.joints_2d_px[:, 0] <= x + w)
     assert set(res.timings_ms) >= {"detector", "rootnet", "posenet", "total"}
     assert res.timings_ms["total"] >= res.timings_ms["posenet"] > 0
@@ -334,11 +343,12 @@ def test_fp16_bundle_keeps_out_of_range_tensors(nets, tmp_path):
         ref, got = root.eval()(x, torch.full((2, 1), 5000.0)), est.rootnet(x, torch.full((2, 1), 5000.0))
     assert torch.isfinite(got).all()
     np.testing.assert_allclose(got.numpy(), ref.numpy(), rtol=0.02, atol=0.5)
-    # a bundle written by the old rule (inf after the cast) is refused with the file named
+    # a bundle whose out-of-range variances were cast to float16 anyway (inf) is refused with the file named
     bad = dict(stored)
     bad["backbone.bn1.running_var"] = bad["backbone.bn1.running_var"].half()
     torch.save(bad, tmp_path / "m" / "posenet.pth")
     import hashlib
+
     import yaml
     doc = yaml.safe_load((tmp_path / "m" / BUNDLE_FILE).read_text())
     doc["posenet"]["sha256"] = hashlib.sha256((tmp_path / "m" / "posenet.pth").read_bytes()).hexdigest()

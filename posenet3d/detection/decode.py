@@ -115,7 +115,7 @@ def _swap_pairs(x: torch.Tensor, pairs: tuple[tuple[int, int], ...], dim: int) -
 def to_probabilities(outputs: dict[str, torch.Tensor], flip_test: bool = False,
                      flip_pairs: tuple[tuple[int, int], ...] = COCO_FLIP_PAIRS) -> dict[str, torch.Tensor]:
     """Sigmoid on ``hm``/``hm_hp`` and, with ``flip_test``, merge a batch whose second half is the horizontally
-    flipped first half (reference §4.5): ``hm``, ``wh`` (and ``hm_hp`` with L/R channel swap, ``hps`` with dx
+    flipped first half (CenterNet's flip test): ``hm``, ``wh`` (and ``hm_hp`` with L/R channel swap, ``hps`` with dx
     negated and L/R swap) are averaged with the un-flipped copy; ``reg`` and ``hp_offset`` come from the
     un-flipped image only. Returns maps for a batch of ``B`` (``B = 2N → N`` with flip test)."""
     out = {name: (torch.sigmoid(v.float()) if name in ("hm", "hm_hp") else v.float())

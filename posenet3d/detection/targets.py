@@ -88,6 +88,28 @@ def _clip_box(box: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
     return b
 
 
+def _box_centre(box: np.ndarray, out_w: int, out_h: int
+                ) -> tuple[float, float, np.ndarray, np.ndarray] | None:
+    """A box ``[x1, y1, x2, y2]`` output px clipped to the map → ``(h, w, centre (2,) float32, integer centre
+    (2,) int32)`` in output px, or None when clipping leaves it no width or height."""
+    b = _clip_box(box, out_w, out_h)
+    h, w = b[3] - b[1], b[2] - b[0]
+    if h <= 0 or w <= 0:
+        return None
+    ct = np.array([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2], dtype=np.float32)
+    return h, w, ct, ct.astype(np.int32)
+
+
+def _write_box(t: dict[str, np.ndarray], k: int, w: float, h: float, ct: np.ndarray, ct_int: np.ndarray,
+               out_w: int) -> None:
+    """Slot ``k`` of the box targets in ``t``: size (w, h) output px, flat index of the integer centre, its
+    sub-pixel offset, and the mask that makes the slot count."""
+    t["wh"][k] = w, h
+    t["ind"][k] = ct_int[1] * out_w + ct_int[0]
+    t["reg"][k] = ct - ct_int
+    t["reg_mask"][k] = 1
+
+
 def build_ctdet_targets(boxes_out: np.ndarray, classes: np.ndarray | None, num_classes: int,
                         out_size: tuple[int, int], max_objs: int = 128, radius_mode: str = "original"
                         ) -> dict[str, np.ndarray]:
@@ -110,19 +132,15 @@ def build_ctdet_targets(boxes_out: np.ndarray, classes: np.ndarray | None, num_c
     reg = np.zeros((max_objs, 2), dtype=np.float32)
     ind = np.zeros(max_objs, dtype=np.int64)
     reg_mask = np.zeros(max_objs, dtype=np.uint8)
+    t = {"hm": hm, "wh": wh, "reg": reg, "ind": ind, "reg_mask": reg_mask}
     for k, (box, c) in enumerate(zip(boxes[:max_objs], cls[:max_objs])):
-        b = _clip_box(box, out_w, out_h)
-        h, w = b[3] - b[1], b[2] - b[0]
-        if h <= 0 or w <= 0:
+        centre = _box_centre(box, out_w, out_h)
+        if centre is None:
             continue
-        ct = np.array([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2], dtype=np.float32)
-        ct_int = ct.astype(np.int32)
+        h, w, ct, ct_int = centre
         draw_gaussian(hm[c], ct_int, box_radius(h, w, radius_mode))
-        wh[k] = w, h
-        ind[k] = ct_int[1] * out_w + ct_int[0]
-        reg[k] = ct - ct_int
-        reg_mask[k] = 1
-    return {"hm": hm, "wh": wh, "reg": reg, "ind": ind, "reg_mask": reg_mask}
+        _write_box(t, k, w, h, ct, ct_int, out_w)
+    return t
 
 
 def build_multi_pose_targets(boxes_out: np.ndarray, keypoints_out: np.ndarray, out_size: tuple[int, int],
@@ -145,51 +163,57 @@ def build_multi_pose_targets(boxes_out: np.ndarray, keypoints_out: np.ndarray, o
     kps_all = np.asarray(keypoints_out, dtype=np.float64)
     if kps_all.ndim != 3 or kps_all.shape[0] != len(boxes) or kps_all.shape[2] != 3:
         raise ValueError(f"keypoints must be (N={len(boxes)}, J, 3), got shape {kps_all.shape}")
-    j_num = kps_all.shape[1]
     t = build_ctdet_targets(np.zeros((0, 4)), None, 1, out_size, max_objs)
-    hm, wh, reg, ind, reg_mask = t["hm"], t["wh"], t["reg"], t["ind"], t["reg_mask"]
-    hps = np.zeros((max_objs, 2 * j_num), dtype=np.float32)
-    hps_mask = np.zeros((max_objs, 2 * j_num), dtype=np.uint8)
-    hm_hp = np.zeros((j_num, out_h, out_w), dtype=np.float32)
-    hp_offset = np.zeros((max_objs * j_num, 2), dtype=np.float32)
-    hp_ind = np.zeros(max_objs * j_num, dtype=np.int64)
-    hp_mask = np.zeros(max_objs * j_num, dtype=np.uint8)
+    t.update(_empty_joint_targets(max_objs, kps_all.shape[1], out_w, out_h))
     ignored: list[tuple[int, int]] = []
     labelled: set[tuple[int, int]] = set()
     for k in range(min(len(boxes), max_objs)):
-        b = _clip_box(boxes[k], out_w, out_h)
-        h, w = b[3] - b[1], b[2] - b[0]
-        if h <= 0 or w <= 0:
+        centre = _box_centre(boxes[k], out_w, out_h)
+        if centre is None:
             continue
+        h, w, ct, ct_int = centre
         radius = box_radius(h, w, radius_mode)
-        ct = np.array([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2], dtype=np.float32)
-        ct_int = ct.astype(np.int32)
-        wh[k] = w, h
-        ind[k] = ct_int[1] * out_w + ct_int[0]
-        reg[k] = ct - ct_int
-        reg_mask[k] = 1
+        _write_box(t, k, w, h, ct, ct_int, out_w)
         pts = kps_all[k]
         if pts[:, 2].sum() == 0:
-            reg_mask[k] = 0
+            t["reg_mask"][k] = 0
             ignored.append((int(ct_int[0]), int(ct_int[1])))
         else:
             labelled.add((int(ct_int[0]), int(ct_int[1])))
-        for j in range(j_num):
-            x, y, v = pts[j]
-            if v <= 0 or not (0 <= x < out_w and 0 <= y < out_h):
-                continue
-            pt = np.array([x, y], dtype=np.float32)
-            pt_int = pt.astype(np.int32)
-            hps[k, 2 * j:2 * j + 2] = pt - ct_int
-            hps_mask[k, 2 * j:2 * j + 2] = 1
-            hp_offset[k * j_num + j] = pt - pt_int
-            hp_ind[k * j_num + j] = pt_int[1] * out_w + pt_int[0]
-            hp_mask[k * j_num + j] = 1
-            draw_gaussian(hm_hp[j], pt_int, radius)
-        draw_gaussian(hm[0], ct_int, radius)
+        _write_joints(t, k, pts, ct_int, radius, out_w, out_h)
+        draw_gaussian(t["hm"][0], ct_int, radius)
     if ignore_keypointless:
         for x, y in ignored:
             if (x, y) not in labelled:  # never un-mark another person's centre on the same pixel
-                hm[0, y, x] = 0.9999
-    return {"hm": hm, "wh": wh, "reg": reg, "ind": ind, "reg_mask": reg_mask, "hps": hps, "hps_mask": hps_mask,
-            "hm_hp": hm_hp, "hp_offset": hp_offset, "hp_ind": hp_ind, "hp_mask": hp_mask}
+                t["hm"][0, y, x] = 0.9999
+    return t
+
+
+def _empty_joint_targets(max_objs: int, j_num: int, out_w: int, out_h: int) -> dict[str, np.ndarray]:
+    """Zeroed joint targets of :func:`build_multi_pose_targets` for ``max_objs`` people of ``j_num`` joints."""
+    return {"hps": np.zeros((max_objs, 2 * j_num), dtype=np.float32),
+            "hps_mask": np.zeros((max_objs, 2 * j_num), dtype=np.uint8),
+            "hm_hp": np.zeros((j_num, out_h, out_w), dtype=np.float32),
+            "hp_offset": np.zeros((max_objs * j_num, 2), dtype=np.float32),
+            "hp_ind": np.zeros(max_objs * j_num, dtype=np.int64),
+            "hp_mask": np.zeros(max_objs * j_num, dtype=np.uint8)}
+
+
+def _write_joints(t: dict[str, np.ndarray], k: int, pts: np.ndarray, ct_int: np.ndarray, radius: int, out_w: int,
+                  out_h: int) -> None:
+    """Joint targets of person ``k`` in ``t`` from ``pts (J, 3)`` = ``[x, y, v]`` output px: for each labelled
+    joint inside the map, its offset from the integer centre ``ct_int``, its own sub-pixel offset and flat index,
+    and a radius-``radius`` Gaussian in its heatmap."""
+    j_num = pts.shape[0]
+    for j in range(j_num):
+        x, y, v = pts[j]
+        if v <= 0 or not (0 <= x < out_w and 0 <= y < out_h):
+            continue
+        pt = np.array([x, y], dtype=np.float32)
+        pt_int = pt.astype(np.int32)
+        t["hps"][k, 2 * j:2 * j + 2] = pt - ct_int
+        t["hps_mask"][k, 2 * j:2 * j + 2] = 1
+        t["hp_offset"][k * j_num + j] = pt - pt_int
+        t["hp_ind"][k * j_num + j] = pt_int[1] * out_w + pt_int[0]
+        t["hp_mask"][k * j_num + j] = 1
+        draw_gaussian(t["hm_hp"][j], pt_int, radius)

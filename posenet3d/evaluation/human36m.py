@@ -1,6 +1,6 @@
 """Human3.6M evaluation: root-relative MPJPE and two PA-MPJPEs, in total and per action (3DMPPE order).
 
-Protocol numbers follow the 3DMPPE code, *not* VideoPose3D (``shared/reference/ecosystem.md`` §4.3 item 1):
+Protocol numbers follow the 3DMPPE code, *not* VideoPose3D (whose protocol 1 is MPJPE and 2 is PA-MPJPE):
 protocol 1 = PA-MPJPE (train S1, 5, 6, 7, 8, 9; test S11), protocol 2 = MPJPE (train S1, 5, 6, 7, 8; test S9, S11).
 The protocol only picks the headline number; all three metrics are always reported, each labelled:
 
@@ -58,43 +58,16 @@ def evaluate_human36m(pred_cam_mm: np.ndarray, gt_cam_mm: np.ndarray, action_idx
     """
     if protocol not in PROTOCOL_METRIC:
         raise ValueError(f"Human3.6M protocol must be 1 or 2 (3DMPPE numbering), got {protocol!r}")
-    pred = np.asarray(pred_cam_mm, dtype=np.float64)
-    gt = np.asarray(gt_cam_mm, dtype=np.float64)
-    if pred.ndim != 3 or pred.shape[-1] != 3 or pred.shape != gt.shape or pred.shape[0] == 0:
-        raise ValueError(f"pred_cam_mm {pred.shape} and gt_cam_mm {gt.shape} must both be (N, J, 3), N > 0")
+    pred, gt = _pose_pair(pred_cam_mm, gt_cam_mm)
     n, j = pred.shape[:2]
-    actions = np.asarray(action_idx).reshape(-1)
-    if actions.shape[0] != n:
-        raise ValueError(f"action_idx has {actions.shape[0]} entries for {n} samples")
-    if not np.issubdtype(actions.dtype, np.integer):
-        if not np.all(np.mod(actions, 1) == 0):
-            raise ValueError("action_idx must hold integers 0..14")
-        actions = actions.astype(np.int64)
-    bad = np.flatnonzero((actions < 0) | (actions >= len(ACTION_NAMES)))
-    if bad.size:
-        raise ValueError(f"action_idx must be in 0..14 (annotation action_idx - 2); sample {bad[0]} has "
-                         f"{actions[bad[0]]}")
+    actions = _action_indices(action_idx, n)
     joints = [int(k) for k in eval_joints]
     if not joints or min(joints) < -j or max(joints) >= j:
         raise ValueError(f"eval_joints {joints} must be non-empty indices into {j} joints")
-
     if not -j <= root_idx < j:
         raise ValueError(f"root_idx {root_idx} is out of range for {j} joints")
-    pred_rel = pred - pred[:, [root_idx]]
-    gt_rel = gt - gt[:, [root_idx]]
-    aligned = {
-        "mpjpe": pred_rel,
-        "pa_mpjpe_rigid": procrustes_align(pred_rel, gt_rel, scale=False),
-        "pa_mpjpe_similarity": procrustes_align(pred_rel, gt_rel, scale=True),
-    }
-    metrics = {}
-    for name, p in aligned.items():
-        per_sample = mpjpe(p[:, joints], gt_rel[:, joints])
-        row = {"total": mean_error(per_sample), "action_mean": mean_error(per_sample, actions)}
-        for a, action in enumerate(ACTION_NAMES):
-            sel = actions == a
-            row[action] = float(per_sample[sel].mean()) if sel.any() else float("nan")
-        metrics[name] = row
+    metrics = {name: _metric_row(p, gt_rel, joints, actions)
+               for name, p, gt_rel in _root_relative_alignments(pred, gt, root_idx)}
     headline = PROTOCOL_METRIC[protocol]
     return {
         "dataset": "Human36M",
@@ -106,6 +79,55 @@ def evaluate_human36m(pred_cam_mm: np.ndarray, gt_cam_mm: np.ndarray, action_idx
         "metrics": metrics,
         "num_samples_per_action": {a: int(np.sum(actions == k)) for k, a in enumerate(ACTION_NAMES)},
     }
+
+
+def _pose_pair(pred_cam_mm: np.ndarray, gt_cam_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Prediction and GT as float64 (N, J, 3) camera-frame mm arrays of one shape with N > 0."""
+    pred = np.asarray(pred_cam_mm, dtype=np.float64)
+    gt = np.asarray(gt_cam_mm, dtype=np.float64)
+    if pred.ndim != 3 or pred.shape[-1] != 3 or pred.shape != gt.shape or pred.shape[0] == 0:
+        raise ValueError(f"pred_cam_mm {pred.shape} and gt_cam_mm {gt.shape} must both be (N, J, 3), N > 0")
+    return pred, gt
+
+
+def _action_indices(action_idx: np.ndarray, n: int) -> np.ndarray:
+    """``action_idx`` as (n,) integers in 0..14 (indices into :data:`ACTION_NAMES`); whole floats are accepted."""
+    actions = np.asarray(action_idx).reshape(-1)
+    if actions.shape[0] != n:
+        raise ValueError(f"action_idx has {actions.shape[0]} entries for {n} samples")
+    if not np.issubdtype(actions.dtype, np.integer):
+        if not np.all(np.mod(actions, 1) == 0):
+            raise ValueError("action_idx must hold integers 0..14")
+        actions = actions.astype(np.int64)
+    bad = np.flatnonzero((actions < 0) | (actions >= len(ACTION_NAMES)))
+    if bad.size:
+        raise ValueError(f"action_idx must be in 0..14 (annotation action_idx - 2); sample {bad[0]} has "
+                         f"{actions[bad[0]]}")
+    return actions
+
+
+def _root_relative_alignments(pred: np.ndarray, gt: np.ndarray, root_idx: int
+                              ) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``(metric name, prediction, GT)`` for each of :data:`METRIC_LABELS`: both poses (N, J, 3) mm centred on
+    ``root_idx``, the prediction then aligned to the GT as that metric asks, the fit using all J joints."""
+    pred_rel = pred - pred[:, [root_idx]]
+    gt_rel = gt - gt[:, [root_idx]]
+    return [
+        ("mpjpe", pred_rel, gt_rel),
+        ("pa_mpjpe_rigid", procrustes_align(pred_rel, gt_rel, scale=False), gt_rel),
+        ("pa_mpjpe_similarity", procrustes_align(pred_rel, gt_rel, scale=True), gt_rel),
+    ]
+
+
+def _metric_row(pred_rel: np.ndarray, gt_rel: np.ndarray, joints: list[int], actions: np.ndarray) -> dict:
+    """MPJPE (mm) over ``joints`` of aligned root-relative poses (N, J, 3) mm: ``total`` (all samples pooled),
+    ``action_mean`` (mean of the per-action means) and one entry per action name (NaN without samples)."""
+    per_sample = mpjpe(pred_rel[:, joints], gt_rel[:, joints])
+    row = {"total": mean_error(per_sample), "action_mean": mean_error(per_sample, actions)}
+    for a, action in enumerate(ACTION_NAMES):
+        sel = actions == a
+        row[action] = float(per_sample[sel].mean()) if sel.any() else float("nan")
+    return row
 
 
 class Human36MEvaluator(TestSetEvaluator):

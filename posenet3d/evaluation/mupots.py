@@ -5,7 +5,7 @@ Images are keyed by ``(seq, frame)``: ``seq`` 1..20 as in the folder ``TS{seq}``
 Pelvis, index 14). 2D joints are image px; 3D joints are camera-frame mm.
 
 :func:`evaluate_mupots` follows the official ``mpii_mupots_multiperson_eval(eval_mode, is_relative)``
-(``shared/reference/3dmppe.md`` §5.3, ``ecosystem.md`` §4.1), for both values of each switch at once:
+(the MATLAB evaluation distributed with the MuPoTS-3D data set), for both values of each switch at once:
 
 1. per image, only valid GT people count (``valid``); images without one are skipped;
 2. predictions are matched to GT in 2D (:func:`posenet3d.metrics.match_poses_2d`: joints 2..14 1-based,
@@ -53,6 +53,10 @@ NUM_JOINTS = 17
 ROOT_IDX = MUPOTS.root_idx
 #: Error the official code gives every joint of an unmatched GT person ("all annotations" mode), mm.
 UNMATCHED_ERROR_MM = 1e5
+#: The two ways a matched pose is scored: centred on its pelvis (3DPCK_rel) or in the camera frame (3DPCK_abs).
+_MODES = ("rel", "abs")
+#: Score names of every group of people: 3DPCK and AUC (percent), per mode, all annotated or matched only.
+SCORE_KEYS = tuple(f"{k}_{m}_{g}" for k in ("pck", "auc") for m in _MODES for g in ("all", "matched"))
 
 MAT_2D = "preds_2d_kpt_mupots.mat"
 MAT_3D = "preds_3d_kpt_mupots.mat"
@@ -144,8 +148,11 @@ def read_mupots_mat(out_dir: str | Path) -> dict[ImageKey, tuple[np.ndarray, np.
 
 # --------------------------------------------------------------------------------------------- evaluation
 def _gt_arrays(key, gt, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """The valid GT people of one image: ``(joints_2d (G, 17, 2) px, joints_3d_cam_mm (G, 17, 3) mm)``."""
     if not isinstance(gt, Mapping):
-        raise ValueError(f"{where}: ground truth of image {key} must be a mapping with joints_2d, joints_3d_cam_mm")
+        # every malformed input is a ValueError: the one exception callers of the evaluators handle
+        raise ValueError(  # noqa: TRY004
+            f"{where}: ground truth of image {key} must be a mapping with joints_2d, joints_3d_cam_mm")
     for field in ("joints_2d", "joints_3d_cam_mm"):
         if field not in gt:
             raise ValueError(f"{where}: ground truth of image {key} has no field {field!r}")
@@ -197,12 +204,38 @@ def evaluate_mupots(preds_by_image: Mapping[ImageKey, tuple[np.ndarray, np.ndarr
         auc_abs_matched``; ``sequences`` = ``{'TS<n>': {annotated, matched, <the same keys>}}``. The mean over
         sequences of a "matched" key leaves out sequences with no matched person.
     """
+    errs, annotated, image_counts = _errors_by_sequence(preds_by_image, gts_by_image, rescale_bones,
+                                                        match_threshold_px)
+    sequences, pooled_err = _sequence_scores(errs, annotated, threshold_mm)
+    n_annotated = sum(annotated.values())
+    n_matched = sum(r["matched"] for r in sequences.values())
+    return {
+        "dataset": "MuPoTS-3D",
+        "settings": _settings(threshold_mm, rescale_bones, match_threshold_px),
+        "counts": {"annotated": n_annotated, "matched": n_matched, "unmatched": n_annotated - n_matched,
+                   **image_counts},
+        "mean_over_sequences": _mean_over_sequences(sequences),
+        "pooled": _mode_scores(pooled_err, n_annotated, threshold_mm),
+        "sequences": sequences,
+    }
+
+
+def _errors_by_sequence(preds_by_image: Mapping[ImageKey, tuple[np.ndarray, np.ndarray]],
+                        gts_by_image: Mapping[ImageKey, Mapping[str, np.ndarray]], rescale_bones: bool,
+                        match_threshold_px: float
+                        ) -> tuple[dict[int, dict[str, list[np.ndarray]]], dict[int, int], dict[str, int]]:
+    """Walk the GT images in ``(seq, frame)`` order and gather, per sequence, the (17,) per-joint errors in mm
+    of every matched GT person (``{'rel': [...], 'abs': [...]}``) and the number of valid GT people.
+
+    Returns ``(errors by seq, annotated by seq, counts)`` with counts ``images`` (with valid GT),
+    ``predictions`` (on them) and ``predictions_without_gt`` (on images with no valid or no GT at all).
+    """
     errs: dict[int, dict[str, list[np.ndarray]]] = {}
     annotated: dict[int, int] = {}
-    n_images = n_preds = n_preds_unscored = 0
+    counts = {"images": 0, "predictions": 0, "predictions_without_gt": 0}
     for key in preds_by_image:
         if key not in gts_by_image:
-            n_preds_unscored += _pred_arrays(key, preds_by_image[key], "evaluate_mupots")[0].shape[0]
+            counts["predictions_without_gt"] += _pred_arrays(key, preds_by_image[key], "evaluate_mupots")[0].shape[0]
     for key in sorted(gts_by_image):
         seq, _ = key
         g2, g3 = _gt_arrays(key, gts_by_image[key], "evaluate_mupots")
@@ -211,66 +244,85 @@ def evaluate_mupots(preds_by_image: Mapping[ImageKey, tuple[np.ndarray, np.ndarr
         else:
             p2, p3 = np.zeros((0, NUM_JOINTS, 2)), np.zeros((0, NUM_JOINTS, 3))
         if g2.shape[0] == 0:
-            n_preds_unscored += p2.shape[0]
+            counts["predictions_without_gt"] += p2.shape[0]
             continue
-        n_images += 1
-        n_preds += p2.shape[0]
+        counts["images"] += 1
+        counts["predictions"] += p2.shape[0]
         annotated[seq] = annotated.get(seq, 0) + g2.shape[0]
-        seq_errs = errs.setdefault(seq, {"rel": [], "abs": []})
-        matching = match_poses_2d(p2, g2, MUPOTS_MATCHING_JOINTS, match_threshold_px)
-        for k, pi in enumerate(matching):
-            if pi < 0:
-                continue
-            for mode in ("rel", "abs"):
-                pred, gt = p3[pi], g3[k]
-                if mode == "rel":
-                    pred = pred - pred[ROOT_IDX]
-                    gt = gt - gt[ROOT_IDX]
-                if rescale_bones:
-                    pred = rescale_to_gt_bone_lengths(pred, gt)
-                seq_errs[mode].append(np.linalg.norm(pred - gt, axis=-1))
+        seq_errs = errs.setdefault(seq, {mode: [] for mode in _MODES})
+        for mode, image_errs in _matched_errors(p2, p3, g2, g3, rescale_bones, match_threshold_px).items():
+            seq_errs[mode].extend(image_errs)
     if not annotated:
         raise ValueError("evaluate_mupots: the ground truth holds no valid person")
+    return errs, annotated, counts
 
-    joints = MUPOTS_PCK_JOINTS
+
+def _matched_errors(p2: np.ndarray, p3: np.ndarray, g2: np.ndarray, g3: np.ndarray, rescale_bones: bool,
+                    match_threshold_px: float) -> dict[str, list[np.ndarray]]:
+    """Per-joint 3D errors (17,) in mm of one image's GT people that a prediction matches in 2D, in GT order.
+
+    ``p2``/``g2`` (P|G, 17, 2) px, ``p3``/``g3`` (P|G, 17, 3) camera mm. ``'rel'``: both poses centred on their
+    own pelvis; ``'abs'``: both left in the camera frame. The prediction takes the GT's bone lengths first when
+    ``rescale_bones``.
+    """
+    errs: dict[str, list[np.ndarray]] = {mode: [] for mode in _MODES}
+    matching = match_poses_2d(p2, g2, MUPOTS_MATCHING_JOINTS, match_threshold_px)
+    for k, pi in enumerate(matching):
+        if pi < 0:
+            continue
+        for mode in _MODES:
+            pred, gt = p3[pi], g3[k]
+            if mode == "rel":
+                pred = pred - pred[ROOT_IDX]
+                gt = gt - gt[ROOT_IDX]
+            if rescale_bones:
+                pred = rescale_to_gt_bone_lengths(pred, gt)
+            errs[mode].append(np.linalg.norm(pred - gt, axis=-1))
+    return errs
+
+
+def _mode_scores(err_by_mode: Mapping[str, np.ndarray], n_annotated: int, threshold_mm: float) -> dict[str, float]:
+    """The eight :data:`SCORE_KEYS` (percent) of one group of people from its matched errors (M, 17) mm per mode."""
+    out = {}
+    for mode in _MODES:
+        for name, v in _scores(err_by_mode[mode], n_annotated, MUPOTS_PCK_JOINTS, threshold_mm).items():
+            kind, group = name.split("_")
+            out[f"{kind}_{mode}_{group}"] = v
+    return {k: out[k] for k in SCORE_KEYS}
+
+
+def _sequence_scores(errs: Mapping[int, Mapping[str, list[np.ndarray]]], annotated: Mapping[int, int],
+                     threshold_mm: float) -> tuple[dict[str, dict], dict[str, np.ndarray]]:
+    """Per sequence ``'TS<n>'``: annotated and matched people and the :data:`SCORE_KEYS`; and the errors of all
+    sequences pooled per mode ((M, 17) mm, sequences in order) for the MATLAB "Total" column."""
     sequences: dict[str, dict] = {}
-    pooled_err = {"rel": [], "abs": []}
+    pooled_err: dict[str, list[np.ndarray]] = {mode: [] for mode in _MODES}
     for seq in sorted(annotated):
-        row: dict[str, float] = {"annotated": annotated[seq], "matched": len(errs[seq]["rel"])}
-        for mode in ("rel", "abs"):
-            e = np.asarray(errs[seq][mode]).reshape(-1, NUM_JOINTS)
-            pooled_err[mode].append(e)
-            for name, v in _scores(e, annotated[seq], joints, threshold_mm).items():
-                kind, group = name.split("_")
-                row[f"{kind}_{mode}_{group}"] = v
-        sequences[f"TS{seq}"] = row
-    score_keys = [f"{k}_{m}_{g}" for k in ("pck", "auc") for m in ("rel", "abs") for g in ("all", "matched")]
-    n_annotated = sum(annotated.values())
-    n_matched = sum(r["matched"] for r in sequences.values())
-    mean_over_sequences = {}
-    for k in score_keys:
+        e = {mode: np.asarray(errs[seq][mode]).reshape(-1, NUM_JOINTS) for mode in _MODES}
+        for mode in _MODES:
+            pooled_err[mode].append(e[mode])
+        sequences[f"TS{seq}"] = {"annotated": annotated[seq], "matched": len(errs[seq]["rel"]),
+                                 **_mode_scores(e, annotated[seq], threshold_mm)}
+    return sequences, {mode: np.concatenate(pooled_err[mode]) for mode in _MODES}
+
+
+def _mean_over_sequences(sequences: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """Mean over sequences of each of the :data:`SCORE_KEYS` (percent), leaving out sequences where it is NaN
+    (a "matched" score of a sequence with nobody matched); what papers report."""
+    out = {}
+    for k in SCORE_KEYS:
         vals = np.array([r[k] for r in sequences.values()], dtype=np.float64)
         vals = vals[~np.isnan(vals)]
-        mean_over_sequences[k] = float(vals.mean()) if vals.size else float("nan")
-    pooled = {}
-    for mode in ("rel", "abs"):
-        e = np.concatenate(pooled_err[mode])
-        for name, v in _scores(e, n_annotated, joints, threshold_mm).items():
-            kind, group = name.split("_")
-            pooled[f"{kind}_{mode}_{group}"] = v
-    return {
-        "dataset": "MuPoTS-3D",
-        "settings": {"threshold_mm": float(threshold_mm), "auc_thresholds_mm": "0:5:150",
-                     "pck_joints": ", ".join(MUPOTS.joints_name[j] for j in joints),
-                     "root_joint": MUPOTS.joints_name[ROOT_IDX], "bone_rescaling": bool(rescale_bones),
-                     "match_threshold_px": float(match_threshold_px)},
-        "counts": {"annotated": n_annotated, "matched": n_matched, "unmatched": n_annotated - n_matched,
-                   "images": n_images, "predictions": n_preds, "predictions_without_gt": n_preds_unscored},
-        "mean_over_sequences": mean_over_sequences,
-        "pooled": {k: pooled[k] for k in score_keys},
-        "sequences": {name: {"annotated": r["annotated"], "matched": r["matched"], **{k: r[k] for k in score_keys}}
-                      for name, r in sequences.items()},
-    }
+        out[k] = float(vals.mean()) if vals.size else float("nan")
+    return out
+
+
+def _settings(threshold_mm: float, rescale_bones: bool, match_threshold_px: float) -> dict:
+    """The evaluation settings, spelled out in the result so a number can be read without the code."""
+    return {"threshold_mm": float(threshold_mm), "auc_thresholds_mm": "0:5:150",
+            "pck_joints": ", ".join(MUPOTS.joints_name[j] for j in MUPOTS_PCK_JOINTS),
+            "root_joint": MUPOTS.joints_name[ROOT_IDX], "bone_rescaling": bool(rescale_bones),
+            "match_threshold_px": float(match_threshold_px)}
 
 
 class MuPoTSEvaluator(TestSetEvaluator):

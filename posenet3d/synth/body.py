@@ -9,8 +9,8 @@ Frames and units:
   away from a camera looking along +z.
 
 Joint angles are in degrees and are limited by :data:`LIMITS` (anatomical ranges, slightly conservative).
-Poses whose hands, elbows, knees or feet would pass through the torso are rejected and resampled
-(:func:`torso_penetration`).
+:func:`torso_penetration` tells which limb points lie inside the torso, so that :mod:`posenet3d.synth.poses` can
+reject such poses. Sampling whole people (pose families, angles, yaw) is in :mod:`posenet3d.synth.poses`.
 """
 from __future__ import annotations
 
@@ -84,10 +84,6 @@ _SIDED = ("sh_flex", "sh_abd", "sh_twist", "elbow", "wrist", "hip_flex", "hip_ab
 POSE_PARAMS: tuple[str, ...] = tuple(
     [k for k in LIMITS if k not in _SIDED] + [f"{s}_{k}" for s in ("r", "l") for k in _SIDED])
 
-#: Pose families and their probabilities.
-POSE_KINDS: dict[str, float] = {"standing": 0.28, "walking": 0.24, "arm_raised": 0.16, "sitting": 0.10,
-                                "bent": 0.10, "random": 0.12}
-
 #: Torso collision volume (elliptic capsule around Pelvis → Spine → Thorax) half-axes as fractions of stature:
 #: sideways, front-back.
 TORSO_HALF_WIDTH, TORSO_HALF_DEPTH = 0.075, 0.058
@@ -125,7 +121,7 @@ class PosedBody:
 
     Attributes:
         shape: the :class:`BodyShape`.
-        kind: the pose family (a key of :data:`POSE_KINDS`).
+        kind: the pose family (a key of :data:`posenet3d.synth.poses.POSE_KINDS`).
         angles: pose parameters (degrees), keys :data:`POSE_PARAMS`.
         yaw_deg: heading about the world vertical (0 = facing +z).
         joints_mm: (21, 3) MuCo joints in the world orientation relative to the Pelvis (mm, y down).
@@ -179,92 +175,6 @@ def sample_shape(rng: np.random.Generator) -> BodyShape:
         seg[k] *= scale
     girth = float(rng.uniform(0.85, 1.25))
     return BodyShape(height_mm=height, segments_mm=seg, girth=girth)
-
-
-def _u(rng: np.random.Generator, lo: float, hi: float) -> float:
-    return float(rng.uniform(lo, hi))
-
-
-def _neutral(rng: np.random.Generator) -> dict:
-    a = {
-        "root_pitch": float(np.clip(rng.normal(0.0, 3.0), -6, 6)),
-        "root_roll": float(np.clip(rng.normal(0.0, 3.0), -6, 6)),
-        "trunk_flex": _u(rng, -5, 10), "trunk_lat": _u(rng, -5, 5), "trunk_twist": _u(rng, -10, 10),
-        "neck_flex": _u(rng, -10, 20), "neck_lat": _u(rng, -8, 8), "neck_yaw": _u(rng, -40, 40),
-    }
-    for s in ("r", "l"):
-        a.update({f"{s}_sh_flex": _u(rng, -15, 25), f"{s}_sh_abd": _u(rng, 6, 25), f"{s}_sh_twist": _u(rng, -20, 30),
-                  f"{s}_elbow": _u(rng, 0, 35), f"{s}_wrist": _u(rng, -20, 20), f"{s}_hip_flex": _u(rng, -5, 10),
-                  f"{s}_hip_abd": _u(rng, 0, 10), f"{s}_hip_twist": _u(rng, -10, 15), f"{s}_knee": _u(rng, 0, 10)})
-    return a
-
-
-def _flat_feet(a: dict, rng: np.random.Generator, spread: float = 8.0) -> None:
-    """Ankle angles that keep each sole roughly level: undo the shank's pitch (lean + hip flexion − knee)."""
-    for s in ("r", "l"):
-        shank_pitch = -a["root_pitch"] + a[f"{s}_hip_flex"] - a[f"{s}_knee"]
-        a[f"{s}_ankle"] = -shank_pitch + _u(rng, -spread, spread)
-
-
-def _sample_angles(rng: np.random.Generator, kind: str) -> dict:
-    a = _neutral(rng)
-    if kind == "walking":
-        phase, amp = _u(rng, 0, 2 * math.pi), _u(rng, 12, 30)
-        swing = math.sin(phase)
-        for s, sign in (("r", 1.0), ("l", -1.0)):
-            a[f"{s}_hip_flex"] = 3.0 + sign * amp * swing
-            a[f"{s}_knee"] = 5.0 + _u(rng, 20, 55) * max(0.0, sign * math.cos(phase))
-            a[f"{s}_sh_flex"] = -sign * 0.8 * amp * swing
-            a[f"{s}_sh_abd"] = _u(rng, 6, 15)
-            a[f"{s}_elbow"] = _u(rng, 10, 45)
-        a["trunk_flex"] = _u(rng, 0, 10)
-        _flat_feet(a, rng, 15.0)
-    elif kind == "arm_raised":
-        sides = [("r",), ("l",), ("r", "l")][int(rng.integers(3))]
-        for s in sides:
-            if rng.random() < 0.5:
-                a[f"{s}_sh_flex"], a[f"{s}_sh_abd"] = _u(rng, 80, 175), _u(rng, 0, 40)
-            else:
-                a[f"{s}_sh_flex"], a[f"{s}_sh_abd"] = _u(rng, -10, 30), _u(rng, 70, 165)
-            a[f"{s}_elbow"], a[f"{s}_sh_twist"] = _u(rng, 0, 100), _u(rng, -40, 40)
-        _flat_feet(a, rng)
-    elif kind == "sitting":
-        base_hip, base_knee = _u(rng, 70, 100), _u(rng, 70, 105)
-        for s in ("r", "l"):
-            a[f"{s}_hip_flex"] = base_hip + _u(rng, -10, 10)
-            a[f"{s}_knee"] = base_knee + _u(rng, -12, 12)
-            a[f"{s}_hip_abd"] = _u(rng, 0, 20)
-            a[f"{s}_sh_flex"], a[f"{s}_elbow"] = _u(rng, 10, 50), _u(rng, 30, 90)
-        a["trunk_flex"] = _u(rng, -10, 20)
-        _flat_feet(a, rng)
-    elif kind == "bent":
-        lean = _u(rng, 20, 55)
-        a["root_pitch"] = lean
-        a["trunk_flex"] = _u(rng, 5, 30)
-        a["neck_flex"] = _u(rng, -35, 0)
-        for s in ("r", "l"):
-            a[f"{s}_knee"] = _u(rng, 0, 25)
-            a[f"{s}_hip_flex"] = lean + _u(rng, -5, 10) + 0.5 * a[f"{s}_knee"]
-            a[f"{s}_sh_flex"] = lean + a["trunk_flex"] + _u(rng, -10, 40)
-            a[f"{s}_elbow"] = _u(rng, 0, 40)
-        _flat_feet(a, rng)
-    elif kind == "random":
-        for name in POSE_PARAMS:
-            key = name[2:] if name[:2] in ("r_", "l_") else name
-            lo, hi = LIMITS[key]
-            a[name] = _u(rng, lo, hi)
-        a["root_pitch"] = _u(rng, -5, 15)
-        a["root_roll"] = _u(rng, -5, 5)
-        a["trunk_flex"] = _u(rng, -10, 35)
-        for s in ("r", "l"):
-            a[f"{s}_hip_flex"] = _u(rng, -20, 60)
-            a[f"{s}_knee"] = _u(rng, 0, 70)
-        _flat_feet(a, rng, 20.0)
-    elif kind != "standing":
-        raise ValueError(f"unknown pose kind {kind!r}; known: {sorted(POSE_KINDS)}")
-    else:
-        _flat_feet(a, rng, 4.0)
-    return clip_angles(a)
 
 
 def clip_angles(angles: dict) -> dict:
@@ -380,24 +290,3 @@ def pose_body(shape: BodyShape, kind: str, angles: dict, yaw_deg: float) -> Pose
     toe = max(joints[R_TOE, 1], joints[L_TOE, 1]) + 0.02 * shape.height_mm
     return PosedBody(shape=shape, kind=kind, angles=angles, yaw_deg=yaw_deg, joints_mm=joints, face_mm=face,
                      head_rot=head_rot, ground_offset_mm=float(max(sole, toe)))
-
-
-def sample_body(rng: np.random.Generator, kind: str | None = None, max_tries: int = 30) -> PosedBody:
-    """Sample a person: shape, pose family (``kind`` or drawn from :data:`POSE_KINDS`), angles and yaw (0–360°).
-
-    Poses with a limb point inside the torso (:func:`torso_penetration`) are resampled; after ``max_tries``
-    the neutral standing pose (always clear of the torso) is used.
-    """
-    shape = sample_shape(rng)
-    if kind is None:
-        kinds = list(POSE_KINDS)
-        kind = kinds[int(rng.choice(len(kinds), p=np.array(list(POSE_KINDS.values()))))]
-    yaw = float(rng.uniform(0.0, 360.0))
-    for _ in range(max_tries):
-        angles = _sample_angles(rng, kind)
-        joints, _, _ = forward_kinematics(shape, angles, yaw)
-        if not torso_penetration(joints, shape.height_mm).any():
-            return pose_body(shape, kind, angles, yaw)
-    angles = {k: 0.0 for k in POSE_PARAMS}
-    angles.update({"r_sh_abd": 10.0, "l_sh_abd": 10.0})
-    return pose_body(shape, "standing", clip_angles(angles), yaw)

@@ -73,7 +73,7 @@ class Primitive:
 
 
 def _bgr(c) -> tuple:
-    return tuple(min(255, max(0, int(round(float(v))))) for v in c)
+    return tuple(min(255, max(0, round(float(v)))) for v in c)
 
 
 def sample_appearance(rng: np.random.Generator) -> Appearance:
@@ -146,10 +146,19 @@ def _disc(centre: np.ndarray, radius: float, points: int = 8) -> np.ndarray:
 def person_primitives(person_id: int, joints_cam: np.ndarray, head_rot_cam: np.ndarray, face_cam: np.ndarray,
                       shape: B.BodyShape, look: Appearance, focal, princpt) -> list[Primitive]:
     """The 18 shaded primitives of one person (joints (21, 3) MuCo, camera mm; head_rot_cam: head frame →
-    camera rotation; face_cam (5, 3) COCO face points, camera mm)."""
-    j, h, g = joints_cam, shape.height_mm, shape.girth
-    f0 = focal[0]
-    caps = []  # (start mm, end mm, r0 mm, r1 mm, colour)
+    camera rotation; face_cam (5, 3) COCO face points, camera mm): 16 limb capsules, the torso, the head."""
+    prims = _capsule_primitives(person_id, _limb_capsules(joints_cam, shape, look), focal, princpt)
+    prims.append(_torso_primitive(person_id, joints_cam, shape, look.shirt, focal, princpt))
+    prims.append(_head_primitive(person_id, joints_cam, head_rot_cam, face_cam, shape.height_mm, look, focal,
+                                 princpt))
+    return prims
+
+
+def _limb_capsules(j: np.ndarray, shape: B.BodyShape, look: Appearance) -> list[tuple]:
+    """The person's capsules ``(start (3,) mm, end (3,) mm, r0 mm, r1 mm, colour)`` in camera mm: spine, pelvis,
+    neck, then per side arm, forearm, hand, thigh, shin, foot (radii from :data:`LIMB_RADII`, clothes coloured)."""
+    h, g = shape.height_mm, shape.girth
+    caps = []
 
     def cap(a, b, name, colour, girth=True):
         ra, rb = LIMB_RADII[name]
@@ -170,7 +179,13 @@ def person_primitives(person_id: int, joints_cam: np.ndarray, head_rot_cam: np.n
         cap(j[hip], j[kn], "thigh", trousers)
         cap(j[kn], j[an], "shin", skin if look.shorts else trousers)
         cap(j[an], j[toe], "foot", look.shoes, girth=False)
+    return caps
 
+
+def _capsule_primitives(person_id: int, caps: list[tuple], focal, princpt) -> list[Primitive]:
+    """Project camera-mm capsules (:func:`_limb_capsules`) to image outlines, radii at least
+    :data:`MIN_RADIUS_PX`; each primitive's depth is the mean camera Z (mm) of its two ends."""
+    f0 = focal[0]
     p0 = np.array([c[0] for c in caps])
     p1 = np.array([c[1] for c in caps])
     uv0, uv1 = _project(p0, focal, princpt), _project(p1, focal, princpt)
@@ -178,19 +193,26 @@ def person_primitives(person_id: int, joints_cam: np.ndarray, head_rot_cam: np.n
     r1 = np.maximum(np.array([c[3] for c in caps]) * f0 / p1[:, 2], MIN_RADIUS_PX)
     outlines, cores = capsule_outlines(uv0, uv1, r0, r1)
     depth = (p0[:, 2] + p1[:, 2]) / 2
-    prims = [Primitive(float(depth[i]), person_id, outlines[i], cores[i], caps[i][4]) for i in range(len(caps))]
+    return [Primitive(float(depth[i]), person_id, outlines[i], cores[i], caps[i][4]) for i in range(len(caps))]
 
-    # Torso: rounded quadrilateral over the shoulders and hips.
+
+def _torso_primitive(person_id: int, j: np.ndarray, shape: B.BodyShape, shirt: tuple, focal, princpt
+                     ) -> Primitive:
+    """The torso: the convex hull (px) of discs at the projected shoulders and hips (joints camera mm)."""
     corners = j[[B.R_SHOULDER, B.L_SHOULDER, B.L_HIP, B.R_HIP]]
     c_uv = _project(corners, focal, princpt)
-    c_r = np.maximum(np.array([LIMB_RADII["torso_shoulder"]] * 2 + [LIMB_RADII["torso_hip"]] * 2) * h * g
-                     * f0 / corners[:, 2], MIN_RADIUS_PX)
+    c_r = np.maximum(np.array([LIMB_RADII["torso_shoulder"]] * 2 + [LIMB_RADII["torso_hip"]] * 2)
+                     * shape.height_mm * shape.girth * focal[0] / corners[:, 2], MIN_RADIUS_PX)
     pts = np.concatenate([_disc(c_uv[i], c_r[i]) for i in range(4)]).astype(np.float32)
     hull = cv2.convexHull(pts)[:, 0].astype(np.float64)
-    prims.append(Primitive(float(corners[:, 2].mean()), person_id, hull,
-                           np.repeat(c_uv.mean(0)[None], len(hull), 0), shirt))
+    return Primitive(float(corners[:, 2].mean()), person_id, hull, np.repeat(c_uv.mean(0)[None], len(hull), 0),
+                     shirt)
 
-    # Head: hair ellipsoid, face ellipsoid and eyes when turned towards the camera.
+
+def _head_primitive(person_id: int, j: np.ndarray, head_rot_cam: np.ndarray, face_cam: np.ndarray, h: float,
+                    look: Appearance, focal, princpt) -> Primitive:
+    """The head: the hair ellipsoid's outline (px) with, when the head is turned towards the camera, the face
+    ellipsoid and the eyes that face the camera as details. ``h`` is the stature (mm); inputs camera mm."""
     centre = j[B.HEAD] + head_rot_cam @ (B.HEAD_CENTRE_OFFSET * h)
     head = ellipsoid_outline(centre, head_rot_cam * (B.HEAD_HALF_AXES * h)[None], focal, princpt)
     details = []
@@ -199,16 +221,15 @@ def person_primitives(person_id: int, joints_cam: np.ndarray, head_rot_cam: np.n
     if facing > -0.25:
         face_c = centre + head_rot_cam @ (FACE_CENTRE_OFFSET * h)
         details.append((ellipsoid_outline(face_c, head_rot_cam * (FACE_HALF_AXES * h)[None], focal, princpt),
-                        skin))
-        eye_r = 0.0065 * h * f0 / centre[2]
+                        look.skin))
+        eye_r = 0.0065 * h * focal[0] / centre[2]
         if eye_r >= 0.8:
             for eye in face_cam[1:3]:
                 normal = eye - centre
                 if float(normal @ eye) < -0.3 * float(np.linalg.norm(normal) * np.linalg.norm(eye)):
                     details.append((_disc(_project(eye, focal, princpt), eye_r, 6), (30, 30, 35)))
-    prims.append(Primitive(float(centre[2]), person_id, head, np.repeat(_project(centre, focal, princpt)[None],
-                                                                         len(head), 0), look.hair, details))
-    return prims
+    return Primitive(float(centre[2]), person_id, head, np.repeat(_project(centre, focal, princpt)[None],
+                                                                   len(head), 0), look.hair, details)
 
 
 def _fixed(poly: np.ndarray) -> np.ndarray:

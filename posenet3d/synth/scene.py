@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -23,7 +24,14 @@ from ..geometry import cam2pixel
 from ..skeletons import COCO, MUCO
 from . import body as B
 from .background import render_background
-from .render import Appearance, Primitive, person_primitives, rasterize, sample_appearance
+from .poses import sample_body
+from .render import (
+    Appearance,
+    Primitive,
+    person_primitives,
+    rasterize,
+    sample_appearance,
+)
 
 #: Root (Pelvis) depth range in mm.
 ROOT_DEPTH_RANGE_MM = (2000.0, 8000.0)
@@ -123,8 +131,8 @@ def sample_camera(rng: np.random.Generator, size: int = 512) -> Camera:
         raise ValueError(f"sample_camera: size must be at least 32 px, got {size}")
     factor = float(SIZE_FACTORS[int(rng.integers(len(SIZE_FACTORS)))])
     aspect = float(ASPECTS[int(rng.integers(len(ASPECTS)))])
-    width = max(32, int(round(size * factor * math.sqrt(aspect) / 8.0)) * 8)
-    height = max(32, int(round(width / aspect / 8.0)) * 8)
+    width = max(32, round(float(size) * factor * math.sqrt(aspect) / 8.0) * 8)
+    height = max(32, round(width / aspect / 8.0) * 8)
     while width / height < ASPECTS[0] - 1e-9:
         height -= 8
     while width / height > ASPECTS[-1] + 1e-9:
@@ -167,15 +175,15 @@ def place_people(rng: np.random.Generator, camera: Camera, num_people: int) -> l
         raise ValueError(f"place_people: num_people must be >= 1, got {num_people}")
     rot = camera.rotation
     rot_cw = rot.T
-    fx, fy = camera.focal
-    cx, cy = camera.princpt
+    fx, cx = camera.focal[0], camera.princpt[0]
     w, h = camera.width, camera.height
     placed: list[tuple[B.PosedBody, np.ndarray]] = []
     grounds, reaches, boxes = [], [], []
     for i in range(num_people):
         tries = _PLACEMENT_TRIES * (4 if i == 0 else 1)
         for attempt in range(tries):
-            body = B.sample_body(rng) if attempt % 10 == 0 else body  # a new body now and then
+            if attempt % 10 == 0:  # a new body now and then
+                body = sample_body(rng)
             full = rng.random() < (P_FULLY_INSIDE if attempt < tries // 2 or i > 0 else 0.0)
             z = rng.uniform(*ROOT_DEPTH_RANGE_MM)
             u = rng.uniform(0.0, w - 1.0)
@@ -253,49 +261,81 @@ def render_scene(rng: np.random.Generator, camera: Camera | None = None, *, size
         raise ValueError(f"render_scene: num_people must be in 1..255, got {num_people}")
     placed = place_people(rng, camera, num_people)
     looks = [sample_appearance(rng) for _ in placed]
-    if background is None:
-        image = render_background(rng, camera)
-    else:
-        if background.shape != (camera.height, camera.width, 3) or background.dtype != np.uint8:
-            raise ValueError(f"render_scene: background must be ({camera.height}, {camera.width}, 3) uint8, got "
-                             f"{background.shape} {background.dtype}")
-        image = background.copy()
-
-    rot = camera.rotation
-    f, c = camera.focal, camera.princpt
-    per_person = []
-    for pid, ((body, joints), look) in enumerate(zip(placed, looks), start=1):
-        root = joints[B.PELVIS]
-        face = root + body.face_mm @ rot.T
-        head_rot = rot @ body.head_rot
-        prims = person_primitives(pid, joints, head_rot, face, body.shape, look, f, c)
-        per_person.append((body, look, joints, face, head_rot, prims))
-    all_prims: list[Primitive] = [p for item in per_person for p in item[5]]
+    image = _background_image(rng, camera, background)
+    drawn = [_person_in_camera(pid, body, joints, look, camera)
+             for pid, ((body, joints), look) in enumerate(zip(placed, looks), start=1)]
     ids = np.zeros((camera.height, camera.width), dtype=np.uint8)
-    rasterize(all_prims, image, ids, antialias=antialias)
+    rasterize([prim for person in drawn for prim in person.primitives], image, ids, antialias=antialias)
     image = _post_process(rng, image)
-
-    counts = np.bincount(ids.ravel(), minlength=len(per_person) + 1)
-    people = []
-    for pid, (body, look, joints, face, head_rot, prims) in enumerate(per_person, start=1):
-        uv = cam2pixel(joints, f, c)[:, :2]
-        inside, hidden = _visibility(uv, ids, pid)
-        vis = inside & ~hidden
-        face_uv = cam2pixel(face, f, c)[:, :2]
-        f_inside, f_hidden = _visibility(face_uv, ids, pid)
-        centre = joints[B.HEAD] + head_rot @ (B.HEAD_CENTRE_OFFSET * body.shape.height_mm)
-        far_side = np.einsum("ij,ij->i", face - centre, face) > 0.0  # surface normal points away from the camera
-        kp = np.zeros((17, 3))
-        kp[:5, :2], kp[5:, :2] = face_uv, uv[list(COCO_BODY_FROM_MUCO)]
-        k_inside = np.concatenate([f_inside, inside[list(COCO_BODY_FROM_MUCO)]])
-        k_hidden = np.concatenate([f_hidden | far_side, hidden[list(COCO_BODY_FROM_MUCO)]])
-        kp[:, 2] = np.where(k_inside, np.where(k_hidden, 1, 2), 0)
-        kp[kp[:, 2] == 0, :2] = 0.0
-        outline = np.concatenate([p.outline_px for p in prims])
-        x0, y0 = np.clip(outline.min(0), 0, [camera.width - 1, camera.height - 1])
-        x1, y1 = np.clip(outline.max(0), 0, [camera.width - 1, camera.height - 1])
-        people.append(ScenePerson(person_id=pid, body=body, appearance=look, joints_cam=joints, joints_img=uv,
-                                  joints_vis=vis, face_cam=face, coco_keypoints=kp,
-                                  bbox=np.array([x0, y0, x1 - x0, y1 - y0]), area=float(counts[pid]),
-                                  primitives=prims))
+    counts = np.bincount(ids.ravel(), minlength=len(drawn) + 1)
+    people = [_scene_person(person, ids, float(counts[person.person_id]), camera) for person in drawn]
     return image, people
+
+
+class _DrawnPerson(NamedTuple):
+    """A placed person on its way to the image: body, looks, and everything in the camera frame (mm) and image px."""
+
+    person_id: int
+    body: B.PosedBody
+    look: Appearance
+    joints_cam: np.ndarray
+    face_cam: np.ndarray
+    head_rot_cam: np.ndarray
+    primitives: list[Primitive]
+
+
+def _background_image(rng: np.random.Generator, camera: Camera, background: np.ndarray | None) -> np.ndarray:
+    """A (H, W, 3) uint8 BGR canvas: a copy of ``background`` when given (checked against the camera), else a
+    generated one (drawing from ``rng``)."""
+    if background is None:
+        return render_background(rng, camera)
+    if background.shape != (camera.height, camera.width, 3) or background.dtype != np.uint8:
+        raise ValueError(f"render_scene: background must be ({camera.height}, {camera.width}, 3) uint8, got "
+                         f"{background.shape} {background.dtype}")
+    return background.copy()
+
+
+def _person_in_camera(person_id: int, body: B.PosedBody, joints_cam: np.ndarray, look: Appearance,
+                      camera: Camera) -> _DrawnPerson:
+    """Turn a placed body's face points and head frame from world orientation into the camera frame (mm) and
+    build its image primitives (px)."""
+    rot = camera.rotation
+    face = joints_cam[B.PELVIS] + body.face_mm @ rot.T
+    head_rot = rot @ body.head_rot
+    prims = person_primitives(person_id, joints_cam, head_rot, face, body.shape, look, camera.focal, camera.princpt)
+    return _DrawnPerson(person_id, body, look, joints_cam, face, head_rot, prims)
+
+
+def _scene_person(person: _DrawnPerson, ids: np.ndarray, area: float, camera: Camera) -> ScenePerson:
+    """What the image shows of one drawn person: 2D joints (px), their visibility in the id buffer ``ids``,
+    COCO keypoints and the silhouette box; ``area`` is its pixel count in ``ids``."""
+    f, c = camera.focal, camera.princpt
+    uv = cam2pixel(person.joints_cam, f, c)[:, :2]
+    inside, hidden = _visibility(uv, ids, person.person_id)
+    kp = _coco_keypoints(person, uv, inside, hidden, ids, camera)
+    outline = np.concatenate([p.outline_px for p in person.primitives])
+    x0, y0 = np.clip(outline.min(0), 0, [camera.width - 1, camera.height - 1])
+    x1, y1 = np.clip(outline.max(0), 0, [camera.width - 1, camera.height - 1])
+    return ScenePerson(person_id=person.person_id, body=person.body, appearance=person.look,
+                       joints_cam=person.joints_cam, joints_img=uv, joints_vis=inside & ~hidden,
+                       face_cam=person.face_cam, coco_keypoints=kp, bbox=np.array([x0, y0, x1 - x0, y1 - y0]),
+                       area=area, primitives=person.primitives)
+
+
+def _coco_keypoints(person: _DrawnPerson, uv: np.ndarray, inside: np.ndarray, hidden: np.ndarray, ids: np.ndarray,
+                    camera: Camera) -> np.ndarray:
+    """(17, 3) COCO ``[x px, y px, v]`` from the face points and the body joints' ``uv`` px, ``inside`` and
+    ``hidden`` (N,) masks: v = 2 visible, 1 inside but hidden (by another person, or a face point on the far
+    side of the head), 0 outside (then x = y = 0)."""
+    face_uv = cam2pixel(person.face_cam, camera.focal, camera.princpt)[:, :2]
+    f_inside, f_hidden = _visibility(face_uv, ids, person.person_id)
+    centre = person.joints_cam[B.HEAD] + person.head_rot_cam @ (B.HEAD_CENTRE_OFFSET * person.body.shape.height_mm)
+    face = person.face_cam
+    far_side = np.einsum("ij,ij->i", face - centre, face) > 0.0  # surface normal points away from the camera
+    kp = np.zeros((17, 3))
+    kp[:5, :2], kp[5:, :2] = face_uv, uv[list(COCO_BODY_FROM_MUCO)]
+    k_inside = np.concatenate([f_inside, inside[list(COCO_BODY_FROM_MUCO)]])
+    k_hidden = np.concatenate([f_hidden | far_side, hidden[list(COCO_BODY_FROM_MUCO)]])
+    kp[:, 2] = np.where(k_inside, np.where(k_hidden, 1, 2), 0)
+    kp[kp[:, 2] == 0, :2] = 0.0
+    return kp

@@ -31,7 +31,13 @@ import numpy as np
 
 from ..skeletons import MUPOTS
 from .background import render_background
-from .scene import COCO_KEYPOINT_NAMES, COCO_SKELETON, ScenePerson, render_scene, sample_camera
+from .scene import (
+    COCO_KEYPOINT_NAMES,
+    COCO_SKELETON,
+    ScenePerson,
+    render_scene,
+    sample_camera,
+)
 
 GENERATOR_VERSION = "1.0"
 SPLIT_CODES = {"train": 0, "test": 1}
@@ -200,11 +206,7 @@ def generate(out_dir: str | Path, num_train: int, num_test: int, seed: int, size
     Returns a dict: ``out_dir``, ``seed``, ``size``, ``generator_version``, per split ``images``/``people``,
     ``test.sequences``, ``seconds`` and ``images_per_second``.
     """
-    for name, value in (("num_train", num_train), ("num_test", num_test), ("seed", seed), ("workers", workers)):
-        if int(value) != value or value < 0:
-            raise ValueError(f"generate: {name} must be a non-negative integer, got {value!r}")
-    if int(size) != size or size < 32:
-        raise ValueError(f"generate: size must be an integer >= 32, got {size!r}")
+    _check_generate_args(num_train, num_test, seed, size, workers)
     out = Path(out_dir)
     dirs = {"train": out / "train" / "data", "test": out / "test" / "data"}
     (dirs["train"] / "images").mkdir(parents=True, exist_ok=True)
@@ -213,6 +215,33 @@ def generate(out_dir: str | Path, num_train: int, num_test: int, seed: int, size
     tasks += [(int(seed), "test", i, int(size), int(num_test), str(dirs["test"])) for i in range(num_test)]
 
     start = time.perf_counter()
+    results = _render_all(tasks, workers, progress)
+    seconds = time.perf_counter() - start
+
+    counts = _write_annotations(out, dirs, results)
+    counts["test"]["sequences"] = min(MAX_SEQUENCES, int(num_test))
+    meta = {"generator": "posenet3d.synth", "generator_version": GENERATOR_VERSION, "seed": int(seed),
+            "size": int(size), "num_train": int(num_train), "num_test": int(num_test), "train": counts["train"],
+            "test": counts["test"], "joint_set": {"train": "MuCo", "test": "MuPoTS", "detector": "COCO"}}
+    write_json_atomic(out / "meta.json", meta)
+    total = len(tasks)
+    return {"out_dir": str(out), "seed": int(seed), "size": int(size), "generator_version": GENERATOR_VERSION,
+            "train": counts["train"], "test": counts["test"], "seconds": round(seconds, 3),
+            "images_per_second": round(total / seconds, 2) if seconds > 0 and total else 0.0}
+
+
+def _check_generate_args(num_train: int, num_test: int, seed: int, size: int, workers: int) -> None:
+    """Refuse counts, seeds and worker numbers that are not non-negative integers, and image sides under 32 px."""
+    for name, value in (("num_train", num_train), ("num_test", num_test), ("seed", seed), ("workers", workers)):
+        if int(value) != value or value < 0:
+            raise ValueError(f"generate: {name} must be a non-negative integer, got {value!r}")
+    if int(size) != size or size < 32:
+        raise ValueError(f"generate: size must be an integer >= 32, got {size!r}")
+
+
+def _render_all(tasks: list[tuple], workers: int, progress: bool) -> list[dict]:
+    """Render and write every image of ``tasks`` (see :func:`_work`): here, or in ``workers`` processes. The
+    results come back in any order; each image depends only on its own task, so the files are the same."""
     results: list[dict] = []
     bar = None
     if progress:
@@ -235,20 +264,16 @@ def generate(out_dir: str | Path, num_train: int, num_test: int, seed: int, size
                 bar.update(1)
     if bar is not None:
         bar.close()
-    seconds = time.perf_counter() - start
+    return results
 
+
+def _write_annotations(out: Path, dirs: dict[str, Path], results: list[dict]) -> dict[str, dict]:
+    """Write each split's MuCo-3DHP / MuPoTS-3D file and its COCO file; returns per split ``images`` and
+    ``people`` counts."""
     counts = {}
     for split, main_name in (("train", TRAIN_JSON), ("test", TEST_JSON)):
         main, coco, people = _assemble([r for r in results if r["split"] == split], split)
         write_json_atomic(dirs[split] / main_name, main)
         write_json_atomic(out / split / COCO_JSON, coco)
         counts[split] = {"images": len(main["images"]), "people": people}
-    counts["test"]["sequences"] = min(MAX_SEQUENCES, int(num_test))
-    meta = {"generator": "posenet3d.synth", "generator_version": GENERATOR_VERSION, "seed": int(seed),
-            "size": int(size), "num_train": int(num_train), "num_test": int(num_test), "train": counts["train"],
-            "test": counts["test"], "joint_set": {"train": "MuCo", "test": "MuPoTS", "detector": "COCO"}}
-    write_json_atomic(out / "meta.json", meta)
-    total = len(tasks)
-    return {"out_dir": str(out), "seed": int(seed), "size": int(size), "generator_version": GENERATOR_VERSION,
-            "train": counts["train"], "test": counts["test"], "seconds": round(seconds, 3),
-            "images_per_second": round(total / seconds, 2) if seconds > 0 and total else 0.0}
+    return counts
