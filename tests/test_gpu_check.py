@@ -39,3 +39,14 @@ def test_console_command_lists_commands_and_rejects_unknown_ones(capsys):
     assert all(c in out for c in ("train", "test", "gpu-check"))
     assert cli.main(["trian"]) == 2
     assert "unknown command 'trian'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", list(cli.COMMANDS))
+def test_every_command_help_ends_with_examples(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main([*command.split(), "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    tail = out[out.index("examples:"):].splitlines()[1:]
+    assert tail and all(line.strip().startswith(("posenet3d", "python", "torchrun", "#", "--")) or
+                        line.startswith("      ") for line in tail), tail

@@ -6,3 +6,23 @@ from pathlib import Path
 
 #: The repository root (the bundled model, configs and demo images live there in a clone).
 REPO = Path(__file__).resolve().parents[2]
+
+
+def command_parser(prog: str | None, doc: str | None):
+    """An ``argparse`` parser whose help shows ``doc`` with its example command lines gathered at the end.
+
+    Example lines are the docstring's indented lines that start with ``posenet3d``, ``python`` or ``torchrun``
+    (with their ``\\`` continuation lines); the rest is the description."""
+    import argparse
+    text, examples, cont = [], [], False
+    for line in (doc or "").strip("\n").splitlines():
+        s = line.strip()
+        if cont or (line.startswith(" ") and s.startswith(("posenet3d ", "python ", "torchrun "))):
+            examples.append("  " + s if not cont else "      " + s)
+            cont = s.endswith("\\")
+        elif s != "Examples:":
+            text.append(line)
+    description = "\n".join(text).strip()
+    epilog = ("examples:\n" + "\n".join(examples)) if examples else None
+    return argparse.ArgumentParser(prog=prog, description=description, epilog=epilog,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -9,19 +9,19 @@ bundle (the bundled model's command is in README "Results").
 """
 from __future__ import annotations
 
-import argparse
 import sys
 
 import torch
 
 from posenet3d.checkpoint import CheckpointError, load_weights
+from posenet3d.commands import command_parser
 from posenet3d.config import ConfigError, load_config
 from posenet3d.estimator import EstimatorError, save_bundle
 from posenet3d.tasks import get_task
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser(prog, __doc__)
     for part in ("detector", "rootnet", "posenet"):
         p.add_argument(f"--{part}", required=True, metavar="CONFIG:SNAPSHOT")
     p.add_argument("--out", default="demo/model")

@@ -13,7 +13,6 @@ for; ``--continue`` starts at epoch + 1) and never replaces a snapshot that is a
 """
 from __future__ import annotations
 
-import argparse
 import sys
 
 import torch
@@ -24,6 +23,7 @@ from posenet3d.checkpoint import (
     save_snapshot,
     snapshot_path,
 )
+from posenet3d.commands import command_parser
 from posenet3d.config import ConfigError, config_to_dict, load_config
 from posenet3d.estimator import BUNDLE_PARTS, EstimatorError, read_bundle
 from posenet3d.runs import run_dirs
@@ -31,7 +31,7 @@ from posenet3d.tasks import get_task
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser(prog, __doc__)
     p.add_argument("--bundle", default="demo/model", help="bundle folder (holds estimator.yaml)")
     p.add_argument("--part", required=True, choices=list(BUNDLE_PARTS))
     p.add_argument("--cfg", required=True, help="the training config the snapshot will be resumed with")

@@ -12,7 +12,6 @@ as JSON (atomically).
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -22,6 +21,7 @@ import torch
 from tqdm import tqdm
 
 from posenet3d.checkpoint import CheckpointError
+from posenet3d.commands import command_parser
 from posenet3d.datasets.base import DatasetError
 from posenet3d.datasets.registry import build_dataset
 from posenet3d.estimator import Estimator, EstimatorError
@@ -31,7 +31,7 @@ from posenet3d.skeletons import get_joint_set
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser(prog, __doc__)
     p.add_argument("--model-dir", default="demo/model", help="estimator bundle (default: demo/model)")
     p.add_argument("--data", default="data/Synthetic/test", help="MuPoTS-3D-layout test set root")
     p.add_argument("--num", type=int, default=None, help="first N images only")

@@ -16,7 +16,6 @@ Examples:
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -33,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from posenet3d.commands import command_parser
 from posenet3d.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -249,7 +249,7 @@ def run_checks(gpus: list[int], work: Path, cpu_processes: int = 2, bundle: Path
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     from posenet3d.distributed import GpuSpecError, parse_gpus
-    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser(prog, __doc__)
     p.add_argument("--gpu", default=None, help="GPU ids ('0-3', '0,2'); default: every visible GPU")
     p.add_argument("--cpu", action="store_true", help="run the checks on the CPU (gloo, 2 processes)")
     p.add_argument("--work-dir", type=Path, default=None, help="folder for the runs (default: a temporary one)")

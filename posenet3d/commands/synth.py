@@ -9,15 +9,14 @@ Examples:
 """
 from __future__ import annotations
 
-import argparse
 import json
 
+from posenet3d.commands import command_parser
 from posenet3d.synth.writer import generate
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser(prog, __doc__)
     parser.add_argument("--out", required=True, help="output folder, e.g. data/Synthetic")
     parser.add_argument("--num-train", type=int, required=True, help="number of training images")
     parser.add_argument("--num-test", type=int, required=True, help="number of test images")

@@ -10,12 +10,12 @@ preds_{2d,3d}_kpt_mupots.mat or bbox_root_*_output.json).
 """
 from __future__ import annotations
 
-import argparse
 import sys
 
 import torch
 
 from posenet3d.checkpoint import CheckpointError, snapshot_path
+from posenet3d.commands import command_parser
 from posenet3d.config import ConfigError, load_config
 from posenet3d.datasets.base import DatasetError
 from posenet3d.distributed import GpuSpecError, parse_gpus
@@ -28,7 +28,7 @@ DEFAULT_CFG = "cfg/muco_posenet.yaml"
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser(prog, __doc__)
     p.add_argument("--cfg", default=DEFAULT_CFG, help=f"experiment YAML (default: {DEFAULT_CFG})")
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--test_epoch", type=int, help="load <output_dir>/model_dump/snapshot_N.pth.tar")

@@ -13,11 +13,11 @@ Examples:
 """
 from __future__ import annotations
 
-import argparse
 import shlex
 import sys
 
 from posenet3d.checkpoint import CheckpointError
+from posenet3d.commands import command_parser
 from posenet3d.config import ConfigError, load_config
 from posenet3d.datasets.base import DatasetError
 from posenet3d.distributed import GpuSpecError, parse_gpus
@@ -28,7 +28,7 @@ DEFAULT_CFG = "cfg/muco_posenet.yaml"
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser(prog, __doc__)
     p.add_argument("--cfg", default=DEFAULT_CFG, help=f"experiment YAML (default: {DEFAULT_CFG})")
     p.add_argument("--gpu", default=None, help="GPU ids: '0', '0-3' or '0,2'; leave out to train on the CPU")
     p.add_argument("--cpu-processes", type=int, default=1, metavar="N",

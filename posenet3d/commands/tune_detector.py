@@ -10,7 +10,6 @@ truth greedily by IoU, highest score first (crowd boxes ignored); ``--nms-iou``,
 """
 from __future__ import annotations
 
-import argparse
 import sys
 
 import cv2
@@ -19,6 +18,7 @@ import torch
 from torchvision.ops import box_iou
 
 from posenet3d.checkpoint import CheckpointError
+from posenet3d.commands import command_parser
 from posenet3d.config import ConfigError, load_config
 from posenet3d.datasets.base import DatasetError
 from posenet3d.detection.pipeline import detect_people, read_coco_person_json
@@ -51,7 +51,7 @@ def count_matches(boxes_xywh: np.ndarray, scores: np.ndarray, gt_xywh: np.ndarra
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser(prog, __doc__)
     p.add_argument("--cfg", required=True)
     p.add_argument("--weights", required=True)
     p.add_argument("--ann", required=True, help="COCO-format person annotations")

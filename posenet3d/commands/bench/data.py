@@ -20,7 +20,6 @@ Examples:
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -33,7 +32,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from posenet3d.commands import REPO
+from posenet3d.commands import REPO, command_parser
 from posenet3d.datasets.augment import sample_aug
 from posenet3d.datasets.base import DatasetError
 from posenet3d.datasets.muco import MuCo
@@ -144,7 +143,7 @@ def train_rate(depth: int, batch: int, size: int, steps: int, device: torch.devi
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser(prog, __doc__)
     p.add_argument("--data", type=Path, default=None, help="dataset folder in the MuCo-3DHP layout")
     p.add_argument("--fixture", action="store_true", help="use a generated fixture even if the synthetic "
                    "world exists")

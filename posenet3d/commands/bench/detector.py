@@ -9,12 +9,12 @@ spread (min–max) as well as the median.
 """
 from __future__ import annotations
 
-import argparse
 import platform
 import statistics
 
 import torch
 
+from posenet3d.commands import command_parser
 from posenet3d.detection.decode import decode
 from posenet3d.detection.model import ARCHS, CenterNet, ctdet_heads
 from posenet3d.timing import time_ms
@@ -32,7 +32,7 @@ def bench(arch: str, size: int, runs: int, warmup: int, k: int) -> dict[str, lis
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    p = command_parser(prog, __doc__)
     p.add_argument("--archs", nargs="+", default=["res_18", "resdcn_18"], choices=sorted(ARCHS))
     p.add_argument("--size", type=int, default=512, help="input side (px); maps are size/4")
     p.add_argument("--runs", type=int, default=5)

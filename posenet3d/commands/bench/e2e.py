@@ -21,7 +21,6 @@ the least disturbed one). Prints markdown tables.
 """
 from __future__ import annotations
 
-import argparse
 import platform
 import time
 from collections.abc import Callable
@@ -32,7 +31,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from posenet3d.commands import REPO
+from posenet3d.commands import REPO, command_parser
 from posenet3d.config import ModelConfig, load_config
 from posenet3d.detection.model import CenterNet, ctdet_heads
 from posenet3d.estimator import Estimator, build_network
@@ -138,7 +137,7 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    p = command_parser(prog, __doc__)
     p.add_argument("--model-dir", type=Path, default=REPO / "demo" / "model", help="estimator bundle (variant a)")
     p.add_argument("--people", type=int, nargs="+", default=[1, 3, 6, 12])
     p.add_argument("--runs", type=int, default=2, help="timed runs per figure (best is reported)")

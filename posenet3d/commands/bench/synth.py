@@ -9,13 +9,13 @@ the machine is printed alongside, since other work on the same cores lowers the 
 """
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 import time
 
 import cv2
 
+from posenet3d.commands import command_parser
 from posenet3d.synth import generate, render_scene, sample_camera
 from posenet3d.synth.writer import JPEG_QUALITY, image_rng
 
@@ -41,7 +41,7 @@ def bench_generate(num: int, size: int, seed: int, workers: int) -> float:
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    parser = command_parser(prog, __doc__)
     parser.add_argument("--num", type=int, default=200, help="images per measurement")
     parser.add_argument("--size", type=int, default=512, help="nominal image side in px")
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),

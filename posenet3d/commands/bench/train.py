@@ -8,11 +8,11 @@ run's metrics.jsonl (``data_fraction``).
 """
 from __future__ import annotations
 
-import argparse
 import time
 
 import torch
 
+from posenet3d.commands import command_parser
 from posenet3d.engine import amp_settings
 from posenet3d.posenet.model import build_posenet, marginal_loss, posenet_loss
 
@@ -53,7 +53,7 @@ def bench(depth, width, size, bins, head, batch, device, amp, steps, aux) -> flo
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser(prog, __doc__)
     p.add_argument("--device", default="cpu")
     p.add_argument("--amp", action="store_true", help="autocast on CUDA")
     p.add_argument("--steps", type=int, default=3)
