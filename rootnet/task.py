@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from posenet3d import metrics
+from posenet3d import metrics, task_base
 from posenet3d.config import Config
 from posenet3d.datasets.topdown import TopDownCodec
 from posenet3d.datasets.torch_dataset import MixedDataset, RootDataset
@@ -16,14 +16,6 @@ from posenet3d.evaluation.report import write_result_json
 from posenet3d.evaluation.rootnet import evaluate_roots, write_bbox_root_json
 from posenet3d.geometry import k_value
 from posenet3d.skeletons import get_joint_set
-from posenet3d.task_base import (
-    backbone_from_config,
-    dataset_adapter,
-    result_dir,
-    test_adapters,
-    test_evaluator,
-    test_loader,
-)
 
 from .model import RootNet, rootnet_loss
 
@@ -38,7 +30,7 @@ class RootNetTask:
         return TopDownCodec.from_config(cfg.model)
 
     def build_model(self, cfg: Config, for_training: bool = True) -> nn.Module:
-        return RootNet(backbone_from_config(cfg, for_training), cfg.model.head_channels)
+        return RootNet(task_base.backbone_from_config(cfg, for_training), cfg.model.head_channels)
 
     def train_dataset(self, cfg: Config):
         codec = self.codec(cfg)
@@ -47,8 +39,8 @@ class RootNetTask:
             depth = {"min_depth": cfg.data.min_root_depth_mm, "max_depth": cfg.data.max_root_depth_mm}
         groups = []
         for names in (cfg.data.trainset_3d, cfg.data.trainset_2d):
-            groups.append([RootDataset(dataset_adapter(cfg, n, "train", **(depth if n == "MuCo" else {})).records,
-                                       codec, train=True, seed=cfg.train.seed) for n in names])
+            adapters = [task_base.dataset_adapter(cfg, n, "train", **(depth if n == "MuCo" else {})) for n in names]
+            groups.append([RootDataset(a.records, codec, train=True, seed=cfg.train.seed) for a in adapters])
         return MixedDataset(groups, seed=cfg.train.seed)
 
     def loss(self, net: nn.Module, batch: dict, cfg: Config):
@@ -59,18 +51,18 @@ class RootNetTask:
 
     def test(self, cfg: Config, model: nn.Module, device: torch.device, tag: str) -> dict:
         codec = self.codec(cfg)
-        adapter, gt_adapter = test_adapters(cfg, bbox_file=cfg.data.bbox_file or None)
+        adapter, gt_adapter = task_base.test_adapters(cfg, bbox_file=cfg.data.bbox_file or None)
         records = adapter.records
         outs = []
         with torch.no_grad():
-            for batch in test_loader(RootDataset(records, codec, train=False), cfg):
+            for batch in task_base.test_loader(RootDataset(records, codec, train=False), cfg):
                 outs.append(model(batch["img"].to(device), batch["k_value"].to(device)).cpu())
         out = torch.cat(outs).numpy() if outs else np.zeros((0, 3))
         bbox = np.array([r.bbox for r in records]).reshape(-1, 4)
         dec = codec.decode_root(out, bbox, np.array([r.focal for r in records]).reshape(-1, 2),
                                 np.array([r.princpt for r in records]).reshape(-1, 2))
         root_cam = dec.joints_cam_mm
-        out_dir = result_dir(cfg)
+        out_dir = task_base.result_dir(cfg)
         entries = [{"image_id": int(r.img_id), "bbox": [float(v) for v in r.bbox],
                     "root_cam": [float(v) for v in rc], "score": float(r.score)} for r, rc in zip(records, root_cam)]
         box_file = write_bbox_root_json(out_dir / f"bbox_root_{cfg.data.testset.lower()}_output.json", entries)
@@ -96,7 +88,7 @@ class RootNetTask:
                 bound = metrics.size_blind_roots(gt, joints, get_joint_set(records[0].joint_set).skeleton)
                 results["size_blind_oracle"] = {**metrics.mrpe(bound, gt),
                                                 "within_250mm_percent": metrics.within_threshold(bound, gt)}
-        groups = test_evaluator(cfg, gt_adapter).root_groups(records) if adapter is gt_adapter else None
+        groups = task_base.test_evaluator(cfg, gt_adapter).root_groups(records) if adapter is gt_adapter else None
         if groups is not None:
             kwargs.update(groups=groups[0], group_names=groups[1])
         results.update(evaluate_roots(**kwargs))

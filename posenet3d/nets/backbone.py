@@ -10,6 +10,7 @@ load ImageNet weights.
 """
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -28,7 +29,6 @@ RESNET_SPECS: dict[int, tuple[type[nn.Module], list[int]]] = {
 }
 _TV_WEIGHTS = {18: "ResNet18_Weights", 34: "ResNet34_Weights", 50: "ResNet50_Weights",
                101: "ResNet101_Weights", 152: "ResNet152_Weights"}
-_warned_no_imagenet = False
 
 
 class ResNetBackbone(nn.Module):
@@ -86,7 +86,6 @@ class ResNetBackbone(nn.Module):
         CenterNet ``conv1``/``layer*``) — e.g. a synthetic-world PoseNet as the pretraining of a detector where
         no ImageNet weights are reachable. A missing or incompatible file raises
         :class:`~posenet3d.checkpoint.CheckpointError` naming it."""
-        global _warned_no_imagenet
         if source is not None:
             self.load_state_dict(trunk_state_from_file(source, self), strict=True)
             return True
@@ -96,14 +95,17 @@ class ResNetBackbone(nn.Module):
         try:
             state = tv_resnet.__dict__[_TV_WEIGHTS[self.depth]].IMAGENET1K_V1.get_state_dict(progress=False)
         except Exception as exc:  # no network, corrupt download
-            if not _warned_no_imagenet:
-                log.warning("ImageNet weights for ResNet-%d could not be loaded from torchvision (%s.IMAGENET1K_V1: "
-                            "%s); training starts from random initialisation.", self.depth, _TV_WEIGHTS[self.depth],
-                            exc)
-                _warned_no_imagenet = True
+            _warn_once(f"ImageNet weights for ResNet-{self.depth} could not be loaded from torchvision "
+                       f"({_TV_WEIGHTS[self.depth]}.IMAGENET1K_V1: {exc}); training starts from random initialisation.")
             return False
         self.load_state_dict({k: v for k, v in state.items() if not k.startswith("fc.")}, strict=True)
         return True
+
+
+@functools.cache
+def _warn_once(message: str) -> None:
+    """Log ``message`` once per process (every network of a run would otherwise repeat it)."""
+    log.warning(message)
 
 
 _TRUNK_PREFIXES = ("conv1.", "bn1.", "layer1.", "layer2.", "layer3.", "layer4.")

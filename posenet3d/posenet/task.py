@@ -6,20 +6,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from posenet3d import metrics
+from posenet3d import metrics, task_base
 from posenet3d.config import Config
 from posenet3d.datasets.topdown import TopDownCodec
 from posenet3d.datasets.torch_dataset import MixedDataset, PoseDataset
 from posenet3d.evaluation.report import write_predictions_h5, write_result_json
 from posenet3d.skeletons import get_joint_set, map_joints
-from posenet3d.task_base import (
-    backbone_from_config,
-    dataset_adapter,
-    result_dir,
-    test_adapters,
-    test_evaluator,
-    test_loader,
-)
 
 from .model import PoseNet, marginal_loss, posenet_loss, predict
 
@@ -35,14 +27,14 @@ class PoseNetTask:
 
     def build_model(self, cfg: Config, for_training: bool = True) -> nn.Module:
         js = get_joint_set(cfg.model.joint_set)
-        return PoseNet(backbone_from_config(cfg, for_training), js.joint_num, cfg.model.depth_dim,
+        return PoseNet(task_base.backbone_from_config(cfg, for_training), js.joint_num, cfg.model.depth_dim,
                        cfg.model.head_channels)
 
     def train_dataset(self, cfg: Config):
         codec, js = self.codec(cfg), get_joint_set(cfg.model.joint_set)
         groups = []
         for names in (cfg.data.trainset_3d, cfg.data.trainset_2d):
-            groups.append([PoseDataset(dataset_adapter(cfg, n, "train").records, js, codec, train=True,
+            groups.append([PoseDataset(task_base.dataset_adapter(cfg, n, "train").records, js, codec, train=True,
                                        seed=cfg.train.seed) for n in names])
         return MixedDataset(groups, seed=cfg.train.seed)
 
@@ -62,11 +54,11 @@ class PoseNetTask:
 
     def test(self, cfg: Config, model: nn.Module, device: torch.device, tag: str) -> dict:
         codec, js = self.codec(cfg), get_joint_set(cfg.model.joint_set)
-        adapter, gt_adapter = test_adapters(cfg, bbox_root_file=cfg.data.bbox_root_file or None)
+        adapter, gt_adapter = task_base.test_adapters(cfg, bbox_root_file=cfg.data.bbox_root_file or None)
         records = adapter.records
         dataset = PoseDataset(records, js, codec, train=False)
         coords = []
-        for batch in test_loader(dataset, cfg):
+        for batch in task_base.test_loader(dataset, cfg):
             coords.append(predict(model, batch["img"].to(device), js.flip_pairs if cfg.test.flip_test else None,
                                   codec.output_shape[1]).cpu())
         coord_hm = torch.cat(coords).numpy() if coords else np.zeros((0, js.joint_num, 3))
@@ -78,11 +70,11 @@ class PoseNetTask:
         test_js = adapter.joint_set
         pred_img, _ = map_joints(js, test_js, dec.joints_img)
         pred_cam, _ = map_joints(js, test_js, dec.joints_cam_mm)
-        out_dir = result_dir(cfg)
+        out_dir = task_base.result_dir(cfg)
         results: dict = {"testset": cfg.data.testset, "weights": tag, "num_people": len(records),
                          "flip_test": cfg.test.flip_test, "boxes": "ground truth" if adapter is gt_adapter
                          else "detections"}
-        evaluator = test_evaluator(cfg, gt_adapter)
+        evaluator = task_base.test_evaluator(cfg, gt_adapter)
         if adapter is gt_adapter and len(records):
             gt_cam = np.array([r.joints_cam for r in records])
             results["per_person"] = per_person_metrics(pred_cam, gt_cam, test_js.root_idx,
