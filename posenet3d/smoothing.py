@@ -138,7 +138,7 @@ class SmoothingConfig:
       person's depth should not move, hence the low cutoff; a walker's depth changing at 1 m/s lifts it to 3.3 Hz
       (lag 48 mm, against ~70 mm of raw noise). A larger beta lets the noise-driven speed open the filter.
     * ``pose`` — min cutoff 1.0 Hz, beta 0.01 /mm on root-relative joints: limbs at rest jitter by ~20 mm;
-      a wrist swinging at 2 m/s lifts the cutoff to 21 Hz (lag 8 ms, 16 mm).
+      a wrist swinging at 2 m/s lifts the cutoff to 21 Hz (lag 8 ms, 15 mm).
     * ``d_cutoff_hz`` 1 Hz everywhere, the original's value.
     """
 
