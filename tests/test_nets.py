@@ -182,3 +182,33 @@ def test_rootnet_depth_stays_fp32_under_autocast():
     assert z.dtype == torch.float32
     assert float((z - ref).abs().max()) < 0.01  # mm; a bf16 γ is off by up to ~8 mm at 4 m
     assert len(torch.unique(z)) > 200  # not quantised into a few depth steps
+
+
+def test_joint_confidence_is_the_mass_near_the_soft_argmax():
+    from posenet3d.nets.heads import soft_argmax_3d
+    j, d, h, w = 2, 8, 16, 16
+    logits = torch.full((1, j * d, h, w), -30.0)
+    logits[0, 0 * d + 3, 5, 7] = 30.0  # joint 0: all mass in one voxel
+    logits[0, 1 * d:2 * d] = 0.0  # joint 1: uniform
+    coords, conf = soft_argmax_3d(logits, j, d, return_confidence=True)
+    assert torch.equal(coords, soft_argmax_3d(logits, j, d))  # the coordinates do not change
+    assert float(conf[0, 0]) == pytest.approx(1.0, abs=1e-6)
+    # uniform: the expectation sits at the centre (7.5, 7.5, 3.5); ±2 cells holds 4 of 16 columns and rows and
+    # 4 of 8 bins
+    assert float(conf[0, 1]) == pytest.approx((4 / 16) * (4 / 16) * (4 / 8), abs=1e-6)
+    two_modes = torch.full((1, d, h, w), -30.0)
+    two_modes[0, 3, 2, 2] = two_modes[0, 3, 13, 13] = 30.0  # expectation between the modes: no confidence
+    assert float(soft_argmax_3d(two_modes, 1, d, return_confidence=True)[1][0, 0]) < 1e-6
+
+
+def test_flip_test_confidence_swaps_left_and_right():
+    from posenet3d.posenet.model import predict
+    torch.manual_seed(0)
+    model = build_posenet(18, 4, 8, width=0.25, head_channels=16).eval()
+    img = torch.randn(2, 3, 64, 64)
+    coords, conf = predict(model, img, ((0, 1),), return_confidence=True)
+    assert torch.equal(coords, predict(model, img, ((0, 1),)))
+    _, c_plain = model(img, return_confidence=True)
+    _, c_mirror = model(img.flip(3), return_confidence=True)
+    assert torch.allclose(conf, (c_plain + c_mirror[:, [1, 0, 2, 3]]) / 2)
+    assert ((conf >= 0) & (conf <= 1)).all()

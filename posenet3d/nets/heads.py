@@ -31,13 +31,35 @@ def deconv_stack(in_channels: int, channels: int = 256, num_layers: int = 3) -> 
     return seq
 
 
-def soft_argmax_3d(heatmaps: torch.Tensor, joint_num: int, depth_dim: int, return_marginals: bool = False):
+#: Half-size of the box around the soft-argmax location whose probability mass is a joint's confidence:
+#: (x and y in heatmap cells, z in depth bins). At the reference's 64³ heatmaps of a 256² crop of a box extended
+#: ×1.25, 2 cells are 8 crop px and 2 bins 62.5 mm.
+CONFIDENCE_RADIUS = (2.0, 2.0)
+
+
+def mass_near(p: torch.Tensor, coords: torch.Tensor, radius: tuple[float, float] = CONFIDENCE_RADIUS) -> torch.Tensor:
+    """Per-joint confidence in [0, 1]: the probability mass of each joint's distribution ``p`` (B, J, D, H, W)
+    in the voxels within ``radius`` = (cells in x and y, bins in z) of its soft-argmax location ``coords``
+    (B, J, 3) (x, y, z in heatmap units). A sharp, unimodal heatmap gives ~1; a spread or multi-modal one, whose
+    expectation may sit between modes, gives little. (The raw peak value is not a usable confidence: a softmax
+    over 64³ voxels rarely puts more than a few percent in one voxel.)"""
+    d, h, w = p.shape[-3:]
+    axes = []
+    for i, n, r in ((0, w, radius[0]), (1, h, radius[0]), (2, d, radius[1])):
+        grid = torch.arange(n, device=p.device, dtype=p.dtype)
+        axes.append(((grid - coords[..., i:i + 1]).abs() <= r).to(p.dtype))
+    return torch.einsum("bjdhw,bjw,bjh,bjd->bj", p, axes[0], axes[1], axes[2])
+
+
+def soft_argmax_3d(heatmaps: torch.Tensor, joint_num: int, depth_dim: int, return_marginals: bool = False,
+                   return_confidence: bool = False):
     """Integral regression over volumetric heatmaps.
 
     ``heatmaps``: (B, joint_num·depth_dim, H, W) logits, channels joint-major (channel = j·depth_dim + d).
     Returns (B, joint_num, 3) = (x, y, z) expectations in heatmap units: x in 0..W-1, y in 0..H-1,
     z in 0..depth_dim-1. Softmax over all D·H·W voxels of a joint, in float32. With ``return_marginals`` also
-    the marginal distributions ``(px (B,J,W), py (B,J,H), pz (B,J,D))``.
+    the marginal distributions ``(px (B,J,W), py (B,J,H), pz (B,J,D))``; with ``return_confidence`` (instead)
+    each joint's confidence (B, J) from :func:`mass_near`.
     """
     b, c, h, w = heatmaps.shape
     if c != joint_num * depth_dim:
@@ -51,7 +73,9 @@ def soft_argmax_3d(heatmaps: torch.Tensor, joint_num: int, depth_dim: int, retur
         x = (px * torch.arange(w, device=p.device, dtype=p.dtype)).sum(dim=2)
         y = (py * torch.arange(h, device=p.device, dtype=p.dtype)).sum(dim=2)
         z = (pz * torch.arange(depth_dim, device=p.device, dtype=p.dtype)).sum(dim=2)
-    coords = torch.stack([x, y, z], dim=2)
+        coords = torch.stack([x, y, z], dim=2)
+        if return_confidence:
+            return coords, mass_near(p, coords)
     return (coords, (px, py, pz)) if return_marginals else coords
 
 

@@ -49,10 +49,12 @@ class PoseNet(nn.Module):
         """(B, 3, H, W) normalised image → (B, J·D, H/4, W/4) heatmap logits."""
         return self.head(self.backbone(img))
 
-    def forward(self, img: torch.Tensor, return_marginals: bool = False):
+    def forward(self, img: torch.Tensor, return_marginals: bool = False, return_confidence: bool = False):
         """(B, J, 3) coordinates; with ``return_marginals`` also the per-axis marginals (see
-        :func:`soft_argmax_3d`) for :func:`marginal_loss`."""
-        return soft_argmax_3d(self.heatmaps(img), self.joint_num, self.depth_dim, return_marginals)
+        :func:`soft_argmax_3d`) for :func:`marginal_loss`; with ``return_confidence`` (instead) each joint's
+        confidence (B, J) in [0, 1] (:func:`posenet3d.nets.heads.mass_near`)."""
+        return soft_argmax_3d(self.heatmaps(img), self.joint_num, self.depth_dim, return_marginals,
+                              return_confidence)
 
 
 def posenet_loss(coord_hm: torch.Tensor, target_hm: torch.Tensor, vis: torch.Tensor,
@@ -86,30 +88,43 @@ def marginal_loss(marginals: tuple[torch.Tensor, torch.Tensor, torch.Tensor], ta
     return total / 3.0
 
 
+def flip_permutation(joint_num: int, flip_pairs: Sequence[tuple[int, int]], device=None) -> torch.Tensor:
+    """Joint indices with each left/right pair swapped (the mirrored image's joint order)."""
+    perm = list(range(joint_num))
+    for a, b in flip_pairs:
+        perm[a], perm[b] = perm[b], perm[a]
+    return torch.tensor(perm, device=device)
+
+
 def flip_merge(coord_hm: torch.Tensor, coord_flipped_hm: torch.Tensor, flip_pairs: Sequence[tuple[int, int]],
                width_hm: int) -> torch.Tensor:
     """The reference's test-time flip: the prediction on the mirrored crop gets ``x' = width_hm - 1 - x`` and
     its left/right joints swapped; the result is the mean of the two (B, J, 3) predictions."""
-    perm = list(range(coord_flipped_hm.shape[1]))
-    for a, b in flip_pairs:
-        perm[a], perm[b] = perm[b], perm[a]
-    f = coord_flipped_hm.index_select(1, torch.tensor(perm, device=coord_flipped_hm.device))
+    f = coord_flipped_hm.index_select(1, flip_permutation(coord_flipped_hm.shape[1], flip_pairs,
+                                                          coord_flipped_hm.device))
     f[..., 0] = width_hm - 1 - f[..., 0]
     return (coord_hm + f) / 2.0
 
 
 @torch.no_grad()
 def predict(model: nn.Module, img: torch.Tensor, flip_pairs: Sequence[tuple[int, int]] | None = None,
-            width_hm: int | None = None) -> torch.Tensor:
+            width_hm: int | None = None, return_confidence: bool = False):
     """PoseNet's test-time output ``(B, J, 3)`` in heatmap units for normalised crops ``img (B, 3, H, W)``.
 
     With ``flip_pairs`` (the joint set's left/right pairs) this is the reference's flip test: the mirrored crops
-    run in the same batch and :func:`flip_merge` averages the two; ``width_hm`` defaults to ``W / 4``."""
+    run in the same batch and :func:`flip_merge` averages the two; ``width_hm`` defaults to ``W / 4``. With
+    ``return_confidence`` also each joint's confidence ``(B, J)`` in [0, 1] (the mean of the two crops' under
+    the flip test)."""
     if flip_pairs is None:
-        return model(img)
-    out = model(torch.cat([img, img.flip(3)]))
+        return model(img, return_confidence=True) if return_confidence else model(img)
+    out = model(torch.cat([img, img.flip(3)]), return_confidence=return_confidence)
+    out, conf = out if return_confidence else (out, None)
     b = img.shape[0]
-    return flip_merge(out[:b], out[b:], flip_pairs, width_hm if width_hm is not None else img.shape[3] // 4)
+    coords = flip_merge(out[:b], out[b:], flip_pairs, width_hm if width_hm is not None else img.shape[3] // 4)
+    if conf is None:
+        return coords
+    swapped = conf[b:].index_select(1, flip_permutation(conf.shape[1], flip_pairs, conf.device))
+    return coords, (conf[:b] + swapped) / 2.0
 
 
 def build_posenet(depth: int = 50, joint_num: int = 21, depth_dim: int = 64, width: float = 1.0,
