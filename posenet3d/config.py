@@ -23,6 +23,9 @@ from typing import Any
 
 import yaml
 
+from .smoothing import SmoothingConfig
+from .tracking import TrackerConfig
+
 
 class ConfigError(ValueError):
     """A configuration file or override is invalid; the message names the key and the file."""
@@ -106,6 +109,8 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     test: TestConfig = field(default_factory=TestConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)  # video: identities (mm, frames)
+    smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)  # video: 3D smoothing (Hz, 1/mm, s)
 
 
 def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
@@ -171,8 +176,17 @@ def _build(cls: type, values: dict, prefix: str, source: str):
         where = f"'{prefix}.{unknown[0]}'" if prefix else f"'{unknown[0]}'"
         raise ConfigError(f"{source}: unknown config key {where}; known keys"
                           f"{' of ' + prefix if prefix else ''}: {sorted(names)}")
+    values = dict(values)
+    for f in dataclasses.fields(cls):  # a partial nested section keeps the defaults of what it does not name
+        if isinstance(values.get(f.name), dict) and f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+            if dataclasses.is_dataclass(default):
+                values[f.name] = _merge(dataclasses.asdict(default), values[f.name])
     kwargs = {k: _coerce(v, hints[k], f"{prefix}.{k}" if prefix else k, source) for k, v in values.items()}
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:  # a section that checks its own values (tracker, smoothing)
+        raise ConfigError(f"{source}: {prefix or 'config'}: {exc}") from None
 
 
 def _merge(base: dict, over: dict) -> dict:
