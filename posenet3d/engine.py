@@ -50,7 +50,7 @@ from .distributed import (
     broadcast_int,
     launch,
 )
-from .evaluation.report import atomic_path
+from .fileio import atomic_path
 from .stopping import StopRequest, TrainingInterrupted
 from .tasks import get_task
 

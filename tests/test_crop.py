@@ -1,11 +1,18 @@
 """The one top-down crop: byte-identical to the 3DMPPE reference procedure, its record exact, boxes in one place."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
-import cv2
 
-from posenet3d.crop import crop_box, crop_boxes, crop_patch, crop_records, crop_transform, invert_affine
+from posenet3d.crop import (
+    crop_box,
+    crop_boxes,
+    crop_patch,
+    crop_records,
+    crop_transform,
+    invert_affine,
+)
 from posenet3d.geometry import process_bbox
 
 OUT = (256, 256)
@@ -70,7 +77,7 @@ def test_patches_byte_identical_to_the_reference_procedure():
     for _ in range(300):
         img, box, scale, rot, flip = random_case(rng)
         want, trans = reference_patch(img, box, scale, rot, flip)
-        got, rec = crop_patch(img, box, OUT, scale, rot, flip)
+        got, _ = crop_patch(img, box, OUT, scale, rot, flip)
         assert got.dtype == np.uint8 and got.shape == (256, 256, 3)
         np.testing.assert_array_equal(got, want, err_msg=f"box {box} scale {scale} rot {rot} flip {flip}")
         warp, _ = crop_transform(box, OUT, scale, rot, flip, img.shape[1])

@@ -16,7 +16,7 @@ from posenet3d.config import ModelConfig
 from posenet3d.estimator import (BUNDLE_FILE, DEFAULT_FOCAL_PX, Estimator, EstimatorError, Intrinsics, build_network,
                                  read_bundle, resolve_intrinsics, save_bundle)
 from posenet3d.media import MediaError
-from posenet3d.preprocess import normalize_input
+from posenet3d.preprocess import normalize_patch
 from posenet3d.skeletons import MUCO
 
 DET_INPUT = 64  # detector input px → 16×16 output maps
@@ -56,7 +56,7 @@ def lively(net: nn.Module) -> nn.Module:
     rms = {}
     hooks = [m.register_forward_hook(lambda mod, inp, out, n=n: rms.__setitem__(n, inp[0].pow(2).mean().sqrt()))
              for n, m in net.named_modules() if n in finals]
-    x = normalize_input(torch.rand(4, 3, 64, 64) * 255)
+    x = normalize_patch((torch.rand(4, 3, 64, 64) * 255).permute(0, 2, 3, 1).numpy())
     with torch.no_grad():
         net.eval()(x) if not hasattr(net, "root") else net.eval()(x, torch.full((4,), 5000.0))
         for h in hooks:

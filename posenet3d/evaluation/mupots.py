@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from posenet3d.evaluation.report import atomic_path
+from posenet3d.fileio import atomic_path
 from posenet3d.metrics import (AUC_THRESHOLDS_MM, MUPOTS_MATCHING_JOINTS, auc3d, match_poses_2d, pck3d,
                                rescale_to_gt_bone_lengths)
 from posenet3d.skeletons import MUPOTS
