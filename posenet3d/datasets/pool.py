@@ -17,16 +17,14 @@ Command line: ``python -m posenet3d.datasets.pool --src data/Synthetic/train --d
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from posenet3d.geometry import crop_affine
+from posenet3d.crop import crop_affine
+from posenet3d.fileio import write_json_atomic
 
 from .base import DatasetError, PersonRecord
 from .registry import build_dataset
@@ -91,10 +89,8 @@ def build_pool(src: str | Path, dst: str | Path, size: int = 208, margin: float 
             raise OSError(f"pool: could not write {dst / 'data' / name}")
         images.append({"id": len(images), "file_name": name, **img_fields})
         anns.append({"id": len(anns), "image_id": len(images) - 1, "category_id": 1, "iscrowd": 0, **ann_fields})
-    fd, tmp = tempfile.mkstemp(dir=dst / "data", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump({"images": images, "annotations": anns, "categories": [{"id": 1, "name": "person"}]}, f)
-    os.replace(tmp, dst / "data" / "MuCo-3DHP.json")
+    write_json_atomic(dst / "data" / "MuCo-3DHP.json",
+                      {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "person"}]})
     return len(anns)
 
 
