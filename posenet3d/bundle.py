@@ -182,6 +182,22 @@ def _narrowed(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return tensor.to(dtype)
 
 
+def _swap_in(tmp: Path, folder: Path) -> None:
+    """Replace ``folder`` by the assembled bundle ``tmp`` with renames, carrying over the files of an existing
+    ``folder`` that are not part of a bundle (e.g. a README)."""
+    own = {BUNDLE_FILE} | {f for f, _ in BUNDLE_PARTS.values()}
+    if not folder.exists():
+        os.replace(tmp, folder)
+        return
+    for p in folder.iterdir():
+        if p.name not in own:
+            (shutil.copytree if p.is_dir() else shutil.copy2)(p, tmp / p.name)
+    backup = folder.with_name(f".{folder.name}.old-{os.getpid()}-{time.time_ns()}")
+    os.replace(folder, backup)
+    os.replace(tmp, folder)
+    shutil.rmtree(backup, ignore_errors=True)
+
+
 def save_bundle(folder: str | os.PathLike, cfgs: Mapping[str, ModelConfig | Config],
                 models: Mapping[str, nn.Module], dtype: torch.dtype | None = torch.float16,
                 options: Mapping | None = None) -> BundleInfo:
@@ -236,17 +252,7 @@ def save_bundle(folder: str | os.PathLike, cfgs: Mapping[str, ModelConfig | Conf
         if options:
             doc["options"] = options
         files[BUNDLE_FILE] = write_text_atomic(tmp / BUNDLE_FILE, yaml.safe_dump(doc, sort_keys=False)).stat().st_size
-        own = {BUNDLE_FILE} | {f for f, _ in BUNDLE_PARTS.values()}
-        if folder.exists():
-            for p in folder.iterdir():
-                if p.name not in own:
-                    (shutil.copytree if p.is_dir() else shutil.copy2)(p, tmp / p.name)
-            backup = folder.with_name(f".{folder.name}.old-{os.getpid()}-{time.time_ns()}")
-            os.replace(folder, backup)
-            os.replace(tmp, folder)
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            os.replace(tmp, folder)
+        _swap_in(tmp, folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
