@@ -358,6 +358,20 @@ class Estimator:
         return EstimateResult(people, self.joint_names, self.skeleton, intr, (w, h), timings)
 
 
-__all__ = ["BUNDLE_FILE", "BUNDLE_PARTS", "BundleInfo", "BundleSpec", "DEFAULT_FOCAL_PX", "EstimateResult",
-           "Estimator", "EstimatorError", "Intrinsics", "Person", "STAGES", "build_network", "read_bundle",
-           "resolve_intrinsics", "save_bundle"]
+__all__ = [
+    "BUNDLE_FILE",
+    "BUNDLE_PARTS",
+    "DEFAULT_FOCAL_PX",
+    "STAGES",
+    "BundleInfo",
+    "BundleSpec",
+    "EstimateResult",
+    "Estimator",
+    "EstimatorError",
+    "Intrinsics",
+    "Person",
+    "build_network",
+    "read_bundle",
+    "resolve_intrinsics",
+    "save_bundle",
+]

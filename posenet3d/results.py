@@ -92,4 +92,4 @@ class EstimateResult:
                 "timings_ms": {k: round(float(v), 2) for k, v in self.timings_ms.items()}}
 
 
-__all__ = ["EstimateResult", "Person", "STAGES", "UNITS"]
+__all__ = ["STAGES", "UNITS", "EstimateResult", "Person"]
