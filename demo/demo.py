@@ -38,6 +38,7 @@ from posenet3d.checkpoint import CheckpointError
 from posenet3d.config import ConfigError, load_config
 from posenet3d.detection.model import ARCHS
 from posenet3d.estimator import EstimateResult, Estimator, EstimatorError
+from posenet3d.fileio import write_text_atomic
 from posenet3d.media import (
     InputItem,
     MediaError,
@@ -155,19 +156,8 @@ def output_bases(items: list[InputItem]) -> dict[Path, str]:
 
 
 def write_json(path: Path, obj: dict) -> Path:
-    """Write ``obj`` as JSON atomically (temp file beside ``path``, then ``os.replace``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "w") as f:
-            json.dump(obj, f, indent=1, allow_nan=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``obj`` as strict JSON atomically (:func:`posenet3d.fileio.write_text_atomic`)."""
+    return write_text_atomic(path, json.dumps(obj, indent=1, allow_nan=False))
 
 
 def people_dicts(result: EstimateResult) -> list[dict]:

@@ -10,16 +10,16 @@ prefix from DataParallel), bare state_dicts, and ``state_dict`` files (CenterNet
 """
 from __future__ import annotations
 
-import os
 import pickle
 import re
-import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from .fileio import atomic_path
 
 SNAPSHOT_RE = re.compile(r"^snapshot_(\d+)\.pth\.tar$")
 
@@ -51,18 +51,8 @@ def save_snapshot(path: str | Path, state: Mapping) -> Path:
     never leaves a corrupt snapshot under the final name, and an existing file stays intact until the new one is
     complete."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(dict(state), f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp:
+        torch.save(dict(state), tmp)
     return path
 
 

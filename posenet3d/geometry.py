@@ -10,9 +10,6 @@ Frames and units used throughout posenet3d:
 """
 from __future__ import annotations
 
-import math
-
-import cv2
 import numpy as np
 
 #: Real-world area (mm x mm) assumed for a person's processed box by RootNet's k value (reference: 2 m x 2 m).
@@ -109,44 +106,11 @@ def k_value(bboxes_xywh: np.ndarray, focal_px, area_real_mm=DEFAULT_AREA_REAL_MM
     return np.sqrt(area_real_mm[0] * area_real_mm[1] * f[..., 0] * f[..., 1] / area)
 
 
-def _rotate_2d(pt: np.ndarray, rad: float) -> np.ndarray:
-    c, s = math.cos(rad), math.sin(rad)
-    return np.array([pt[0] * c - pt[1] * s, pt[0] * s + pt[1] * c], dtype=np.float64)
-
-
-def crop_affine(center_px, size_px, out_size, rot_deg: float = 0.0, inverse: bool = False) -> np.ndarray:
-    """The 2x3 affine that maps a box of the image onto an ``out_size`` = (W_out, H_out) patch.
-
-    The box has centre ``center_px`` = (cx, cy) and size ``size_px`` = (w, h) (already multiplied by any scale
-    augmentation); ``rot_deg`` rotates the sampled region counter-clockwise in the image (positive = the patch
-    content turns clockwise), as the reference. The box centre lands on ``(W_out/2, H_out/2)``.
-    With ``inverse=True`` the patch → image matrix is returned.
-    """
-    cx, cy = float(center_px[0]), float(center_px[1])
-    w, h = float(size_px[0]), float(size_px[1])
-    ow, oh = float(out_size[0]), float(out_size[1])
-    rad = math.pi * rot_deg / 180.0
-    src_c = np.array([cx, cy])
-    down = _rotate_2d(np.array([0.0, h * 0.5]), rad)
-    right = _rotate_2d(np.array([w * 0.5, 0.0]), rad)
-    src = np.stack([src_c, src_c + down, src_c + right]).astype(np.float32)
-    dst_c = np.array([ow * 0.5, oh * 0.5])
-    dst = np.stack([dst_c, dst_c + [0.0, oh * 0.5], dst_c + [ow * 0.5, 0.0]]).astype(np.float32)
-    if inverse:
-        return cv2.getAffineTransform(dst, src).astype(np.float64)
-    return cv2.getAffineTransform(src, dst).astype(np.float64)
-
-
 def apply_affine(points_px: np.ndarray, affine: np.ndarray) -> np.ndarray:
     """Apply a 2x3 affine to ``(..., 2)`` points (extra trailing columns, e.g. depth, are kept unchanged)."""
     p = np.asarray(points_px, dtype=np.float64)
     xy = p[..., :2] @ np.asarray(affine, dtype=np.float64)[:, :2].T + np.asarray(affine, dtype=np.float64)[:, 2]
     return np.concatenate([xy, p[..., 2:]], axis=-1)
-
-
-def invert_affine(affine: np.ndarray) -> np.ndarray:
-    """Inverse of a 2x3 affine."""
-    return cv2.invertAffineTransform(np.asarray(affine, dtype=np.float64))
 
 
 def bbox_from_joints(joints_px: np.ndarray, vis: np.ndarray | None = None, extend: float = 1.2) -> np.ndarray:

@@ -30,6 +30,8 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".m
 #: Frame rate written when a video does not report one (frames per second).
 DEFAULT_FPS = 25.0
 _JPEG_TAIL_BYTES = 1024
+_JPEG_SOI, _JPEG_EOI = b"\xff\xd8", b"\xff\xd9"
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 class MediaError(ValueError):
@@ -122,42 +124,45 @@ def to_bgr(image: np.ndarray, name: str = "image") -> np.ndarray:
     return image if packed else np.ascontiguousarray(image)
 
 
-def _check_jpeg_complete(path: Path, size: int) -> None:
-    """Raise when a JPEG file lacks its end-of-image marker (FF D9) near its end: OpenCV decodes a truncated
-    JPEG without an error (the missing rows come out grey), so this is the only way to notice."""
-    with open(path, "rb") as f:
-        head = f.read(2)
-        if head != b"\xff\xd8":
-            return  # not a JPEG stream (whatever the extension says); the decoder decides
-        f.seek(max(0, size - _JPEG_TAIL_BYTES))
-        tail = f.read()
-    if b"\xff\xd9" not in tail:
+def _check_complete(path: Path, data: np.ndarray) -> None:
+    """Raise when a JPEG lacks its end-of-image marker (FF D9) near its end, or a PNG its ``IEND`` chunk: OpenCV
+    decodes such a cut-short file without an error (the missing rows come out grey), so this is the only way
+    to notice. (The entropy-coded JPEG data never contains FF D9.)"""
+    head = data[:8].tobytes()
+    if head[:2] == _JPEG_SOI and _JPEG_EOI not in data[-_JPEG_TAIL_BYTES:].tobytes():
         raise MediaError(f"{path}: truncated JPEG (the end-of-image marker is missing; the file is cut short "
-                         f"at {size} bytes)")
+                         f"at {data.size} bytes)")
+    if head == _PNG_SIGNATURE and b"IEND" not in data[-64:].tobytes():
+        raise MediaError(f"{path}: truncated PNG (the IEND chunk is missing; the file is cut short at "
+                         f"{data.size} bytes)")
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as ``(H, W, 3)`` BGR ``uint8`` (grey and BGRA files are converted; EXIF orientation is
-    applied; 16-bit files are scaled to 8 bits by OpenCV).
+    """Read an image file as ``(H, W, 3)`` BGR ``uint8``: the one image reader of posenet3d (datasets, detector
+    training, estimator, demo).
 
-    Raises :class:`MediaError` naming the file: missing, a folder, 0 bytes, a truncated JPEG, or not decodable.
+    Pixels are returned **as stored**: EXIF orientation is ignored, as in the reference and in the datasets'
+    annotations, so a box or joint in a file's pixel frame means the same pixel everywhere (rotate a phone
+    photo upright before passing it, if its EXIF says to). Grey and BGRA files are converted, 16-bit files
+    scaled to 8 bits by OpenCV. Raises :class:`MediaError` naming the file: missing, a folder, 0 bytes, a
+    truncated JPEG or PNG, or not decodable.
     """
     p = Path(path)
     if not p.exists():
         raise MediaError(f"{p}: no such file")
     if not p.is_file():
         raise MediaError(f"{p}: not a regular file")
-    size = p.stat().st_size
-    if size == 0:
-        raise MediaError(f"{p}: the file is empty (0 bytes)")
     try:
-        _check_jpeg_complete(p, size)
+        data = np.fromfile(str(p), dtype=np.uint8)  # (not cv2.imread: any path encoding works)
     except OSError as exc:
         raise MediaError(f"{p}: cannot be read ({exc.strerror or exc})") from None
-    img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+    if data.size == 0:
+        raise MediaError(f"{p}: the file is empty (0 bytes)")
+    _check_complete(p, data)
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if img is None:
         raise MediaError(f"{p}: cannot be decoded as an image (not an image file, corrupt, or an unsupported "
-                         f"format; {size} bytes)")
+                         f"format; {data.size} bytes)")
     return img
 
 

@@ -13,23 +13,22 @@ import torch
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-_MEAN = np.array(IMAGENET_MEAN, dtype=np.float32).reshape(3, 1, 1)
-_STD = np.array(IMAGENET_STD, dtype=np.float32).reshape(3, 1, 1)
+_MEAN = np.array(IMAGENET_MEAN, dtype=np.float32)
+_STD = np.array(IMAGENET_STD, dtype=np.float32)
 
 
-def patch_to_tensor(patch_rgb: np.ndarray) -> torch.Tensor:
-    """An ``(H, W, 3)`` RGB patch on the 0–255 scale (uint8 or float) → a ``(3, H, W)`` float32 network input."""
-    if patch_rgb.ndim != 3 or patch_rgb.shape[2] != 3:
-        raise ValueError(f"expected an (H, W, 3) RGB patch, got shape {patch_rgb.shape}")
+def normalize_patch(patches_rgb: np.ndarray, channels_last: bool = False) -> torch.Tensor:
+    """RGB patches ``(..., H, W, 3)`` on the 0–255 scale (uint8 or float) → the network input
+    ``(..., 3, H, W)`` float32 ``(RGB − mean)/std`` (module docstring).
+
+    The result is contiguous, or with ``channels_last`` a view in channels-last (NHWC) memory order.
+    """
+    x = np.asarray(patches_rgb)
+    if x.ndim < 3 or x.shape[-1] != 3:
+        raise ValueError(f"expected (..., H, W, 3) RGB patches, got shape {x.shape}")
     # numpy, not torch ops: cheap in DataLoader workers and in the main process alike
-    chw = np.ascontiguousarray(np.asarray(patch_rgb, dtype=np.float32).transpose(2, 0, 1))
-    chw -= _MEAN
-    chw /= _STD
-    return torch.from_numpy(chw)
-
-
-def normalize_input(img_rgb255: torch.Tensor) -> torch.Tensor:
-    """Normalise ``(..., 3, H, W)`` RGB values on the 0–255 scale as the published models expect."""
-    mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32, device=img_rgb255.device).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, dtype=torch.float32, device=img_rgb255.device).view(3, 1, 1)
-    return (img_rgb255.float() - mean) / std
+    x = x.astype(np.float32, copy=True)
+    x -= _MEAN
+    x /= _STD
+    chw = torch.from_numpy(x).movedim(-1, -3)
+    return chw if channels_last else chw.contiguous()

@@ -1,4 +1,4 @@
-"""Wall-clock timing for the benchmark scripts (``main/bench_*.py``)."""
+"""Wall-clock timing for the benchmark scripts (``posenet3d bench …``)."""
 from __future__ import annotations
 
 import time

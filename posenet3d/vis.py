@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import colorsys
 import os
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from posenet3d.fileio import write_bytes_atomic
 from posenet3d.skeletons import JointSet
 
 #: Points further than this from the image origin (px) are treated as invalid in the 2D overlay
@@ -346,7 +346,7 @@ def side_by_side(img_a: np.ndarray, img_b: np.ndarray, height: int | None = None
 
 
 def save_image(path: str | os.PathLike, image: np.ndarray) -> Path:
-    """Write a BGR (or grey) image atomically: encode, write a temp file beside ``path``, ``os.replace``.
+    """Write a BGR (or grey) image atomically: encode, then :func:`posenet3d.fileio.write_bytes_atomic`.
 
     The format comes from the extension (anything ``cv2.imencode`` knows: .jpg, .png, ...). Missing parent
     folders are created. On failure an existing file at ``path`` is left untouched and the error names
@@ -366,19 +366,8 @@ def save_image(path: str | os.PathLike, image: np.ndarray) -> Path:
                          f"{str(e).strip()}") from None
     if not ok:
         raise ValueError(f"cannot encode a {image.dtype} image of shape {image.shape} as {ext!r} for {path}")
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with open(tmp, "xb") as f:
-                f.write(encoded.tobytes())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        write_bytes_atomic(path, encoded.tobytes())
     except OSError as e:
         raise OSError(f"cannot write image to {path}: {e}") from e
     return path

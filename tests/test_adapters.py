@@ -207,7 +207,7 @@ def write_muco(root: Path) -> Path:
     for image_id, people in enumerate((MUCO_IMG0, MUCO_IMG1)):
         images.append({"id": image_id, "file_name": f"augmented_set/{image_id:06d}.jpg", "width": MUCO_SIZE[0],
                        "height": MUCO_SIZE[1], "f": MUCO_F, "c": MUCO_C})
-        for k, xyz in enumerate(people.values()):
+        for xyz in people.values():
             anns.append(muco_ann(len(anns), image_id, xyz, seed=len(anns)))
     write_json(root / "data" / "MuCo-3DHP.json", {"images": images, "annotations": anns})
     return root
@@ -356,7 +356,9 @@ def test_coco_filters_and_derived_joints(tmp_path):
     assert np.allclose(part.bbox, process_bbox([200.0, 30.0, 150.0, 380.0], 640, 425))
     assert part.joints_cam is None and not part.has_depth and not ds.has_depth and ds.joint_set is COCO
     assert part.img_path == str(root / "images" / "train2017" / "000000000785.jpg")
-    flags = np.zeros((17, 3)); flags[:, 2] = 2; flags[rh, 2] = 0
+    flags = np.zeros((17, 3))
+    flags[:, 2] = 2
+    flags[rh, 2] = 0
     assert add_thorax_pelvis(flags)[18, 2] == 0 and add_thorax_pelvis(flags)[17, 2] == 4
 
 

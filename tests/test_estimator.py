@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import resource
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -13,6 +16,10 @@ from torch import nn
 
 from posenet3d.checkpoint import CheckpointError, save_snapshot
 from posenet3d.config import ModelConfig
+from posenet3d.crop import crop_box, crop_transform
+from posenet3d.datasets.base import PersonRecord
+from posenet3d.datasets.topdown import TopDownCodec
+from posenet3d.datasets.torch_dataset import PoseDataset
 from posenet3d.estimator import (
     BUNDLE_FILE,
     DEFAULT_FOCAL_PX,
@@ -25,7 +32,7 @@ from posenet3d.estimator import (
     save_bundle,
 )
 from posenet3d.media import MediaError
-from posenet3d.preprocess import normalize_input
+from posenet3d.preprocess import normalize_patch
 from posenet3d.skeletons import MUCO
 
 DET_INPUT = 64  # detector input px → 16×16 output maps
@@ -58,14 +65,14 @@ class BlobDetector(nn.Module):
 def lively(net: nn.Module) -> nn.Module:
     """Re-draw the head weights (initialised near zero) so the outputs depend clearly on the image: He-normal
     deconvolutions, and final 1×1 convolutions scaled for logits of standard deviation ~1 (γ ∈ ~[0.8, 1.2])."""
-    for name, m in net.named_modules():
+    for m in net.modules():
         if isinstance(m, nn.ConvTranspose2d):
             nn.init.normal_(m.weight, std=(2.0 / m.weight[0].numel()) ** 0.5)
     finals = {"head.final_layer": 1.0, "root.xy_layer": 1.0, "root.depth_layer": 0.1}
     rms = {}
     hooks = [m.register_forward_hook(lambda mod, inp, out, n=n: rms.__setitem__(n, inp[0].pow(2).mean().sqrt()))
              for n, m in net.named_modules() if n in finals]
-    x = normalize_input(torch.rand(4, 3, 64, 64) * 255)
+    x = normalize_patch((torch.rand(4, 3, 64, 64) * 255).permute(0, 2, 3, 1).numpy())
     with torch.no_grad():
         net.eval()(x) if not hasattr(net, "root") else net.eval()(x, torch.full((4,), 5000.0))
         for h in hooks:
@@ -117,8 +124,9 @@ def test_result_schema_units_and_joint_names(nets):
         proj = p.joints_cam_mm[:, :2] / p.joints_cam_mm[:, 2:] * 1500.0 + 64.0
         np.testing.assert_allclose(proj, p.joints_2d_px, atol=1e-6)
         # the 2D joints lie inside the processed (crop) box
-        x, _, w, _ = p.crop_box
+        x, y, w, h = p.crop_box
         assert np.all(p.joints_2d_px[:, 0] >= x - 1e-6) and np.all(p.joints_2d_px[:, 0] <= x + w)
+        assert np.all(p.joints_2d_px[:, 1] >= y - 1e-6) and np.all(p.joints_2d_px[:, 1] <= y + h)
     assert set(res.timings_ms) >= {"detector", "rootnet", "posenet", "total"}
     assert res.timings_ms["total"] >= res.timings_ms["posenet"] > 0
     d = json.loads(json.dumps(res.to_dict(), allow_nan=False))
@@ -243,15 +251,71 @@ def test_max_people_and_degenerate_boxes(nets):
     assert len(res) == 1  # a zero-width box and one outside the image are dropped
 
 
-def test_huge_image_runs_without_copying_it(nets):
-    est = make_estimator(nets, boxes_out=((8, 8, 4.0, 8.0),))
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
-    huge = np.zeros((8000, 8000, 3), np.uint8)  # 192 MB of untouched (unmapped) zero pages
-    res = est.estimate(huge)
-    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
-    assert len(res) == 1 and res.image_size == (8000, 8000)
-    np.testing.assert_allclose(res[0].bbox, [3000, 2000, 2000, 4000], atol=10)  # 500 image px per output px
+_HUGE_IMAGE_CHILD = """
+import resource, sys
+import numpy as np, torch
+from test_estimator import DET_INPUT, POSE_CFG, ROOT_CFG, BlobDetector
+from posenet3d.estimator import Estimator, build_network
+torch.manual_seed(0)
+est = Estimator(BlobDetector([(8, 8, 4.0, 8.0)]), build_network(ROOT_CFG), build_network(POSE_CFG),
+                pose_cfg=POSE_CFG, root_cfg=ROOT_CFG, det_input_size=DET_INPUT)
+est.estimate(np.zeros((256, 256, 3), np.uint8))  # warm up: thread pools, allocator arenas
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
+huge = np.zeros((8000, 8000, 3), np.uint8)  # 192 MB of untouched (unmapped) zero pages
+res = est.estimate(huge)
+grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+print(len(res), *res[0].bbox, grown)
+"""
+
+
+def test_huge_image_runs_without_copying_it(tmp_path):
+    # a fresh process: ru_maxrss is a process-wide peak, so an earlier test's peak would hide this one's
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
+    out = subprocess.run([sys.executable, "-c", _HUGE_IMAGE_CHILD], env=env, capture_output=True, text=True,
+                         check=False,
+                         timeout=600, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    n, x, y, w, h, grown_mb = (float(v) for v in out.stdout.split())
+    assert n == 1
+    np.testing.assert_allclose([x, y, w, h], [3000, 2000, 2000, 4000], atol=10)  # 500 image px per output px
     assert grown_mb < 120, f"peak memory grew by {grown_mb:.0f} MB: the image was copied"
+
+
+def test_network_input_equals_the_test_dataset_s(nets, tmp_path):
+    """For the same image file and box, the estimator feeds PoseNet exactly what PoseDataset(train=False) gives."""
+    img = sample_image(160)
+    path = tmp_path / "person.png"
+    cv2.imwrite(str(path), img)
+    raw_box = np.array([30.5, 12.25, 61.0, 120.0])
+    est = make_estimator(nets, flip_test=False)
+    seen = []
+    hook = est.posenet.register_forward_pre_hook(lambda mod, args: seen.append(args[0].detach().clone()))
+    try:
+        res = est.estimate_from_boxes(str(path), raw_box[None])
+    finally:
+        hook.remove()
+    codec = TopDownCodec.from_config(POSE_CFG)
+    rec = PersonRecord(img_path=str(path), img_id=0, img_size=(160, 160), bbox=crop_box(raw_box, 160, 160),
+                       joints_img=np.zeros((21, 3)), joints_vis=np.zeros(21), joints_cam=None, root_cam=None,
+                       focal=np.array([1500.0, 1500.0]), princpt=np.array([80.0, 80.0]), has_depth=False,
+                       joint_set="MuCo")
+    sample = PoseDataset([rec], MUCO, codec, train=False)[0]
+    assert len(seen) == 1 and seen[0].shape == (1, 3, 64, 64)
+    assert torch.equal(seen[0][0], sample["img"])
+    np.testing.assert_array_equal(res[0].crop_box, rec.bbox)
+    np.testing.assert_array_equal(sample["crop_affine"].numpy(), crop_transform(rec.bbox, (64, 64))[1].affine)
+
+
+def test_importing_the_estimator_imports_no_training_or_evaluation_code():
+    code = ("import sys, posenet3d.estimator, posenet3d.camera, posenet3d.results, posenet3d.bundle; "
+            "print(' '.join(sorted(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    loaded = set(out.stdout.split())
+    for name in ("h5py", "posenet3d.datasets.registry", "posenet3d.evaluation", "posenet3d.tasks",
+                 "posenet3d.engine", "posenet3d.datasets.torch_dataset", "scipy"):
+        assert name not in loaded, f"importing posenet3d.estimator imported {name}"
 
 
 def test_bundle_round_trip_fp16(nets, tmp_path):
@@ -283,7 +347,8 @@ def test_bundle_round_trip_fp16(nets, tmp_path):
     # a network that does not fit its config is refused before anything is written
     with pytest.raises(CheckpointError, match="posenet network does not fit"):
         save_bundle(tmp_path / "other", {"detector": DET_CFG, "rootnet": ROOT_CFG,
-                                             "posenet": dataclasses.replace(POSE_CFG, depth_dim=4)}, {"detector": det, "rootnet": root, "posenet": pose})
+                                             "posenet": dataclasses.replace(POSE_CFG, depth_dim=4)},
+                {"detector": det, "rootnet": root, "posenet": pose})
     assert not (tmp_path / "other").exists()
 
 

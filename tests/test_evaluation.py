@@ -6,9 +6,21 @@ import pytest
 import scipy.io
 from scipy.spatial.transform import Rotation
 
-from posenet3d.evaluation import (ACTION_NAMES, atomic_path, evaluate_human36m, evaluate_mupots, evaluate_roots,
-                                  format_results, read_bbox_root_json, read_mupots_mat, read_predictions_h5,
-                                  write_bbox_root_json, write_mupots_mat, write_predictions_h5, write_result_json)
+from posenet3d.evaluation import (
+    ACTION_NAMES,
+    atomic_path,
+    evaluate_human36m,
+    evaluate_mupots,
+    evaluate_roots,
+    format_results,
+    read_bbox_root_json,
+    read_mupots_mat,
+    read_predictions_h5,
+    write_bbox_root_json,
+    write_mupots_mat,
+    write_predictions_h5,
+    write_result_json,
+)
 from posenet3d.metrics import ap_root
 from posenet3d.skeletons import MUPOTS
 

@@ -2,8 +2,20 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from posenet3d.metrics import (AUC_THRESHOLDS_MM, MPI17_BONE_PARENTS, ap_root, auc3d, joint_errors, match_poses_2d,
-                               mean_error, mpjpe, mrpe, pck3d, procrustes_align, rescale_to_gt_bone_lengths)
+from posenet3d.metrics import (
+    AUC_THRESHOLDS_MM,
+    MPI17_BONE_PARENTS,
+    ap_root,
+    auc3d,
+    joint_errors,
+    match_poses_2d,
+    mean_error,
+    mpjpe,
+    mrpe,
+    pck3d,
+    procrustes_align,
+    rescale_to_gt_bone_lengths,
+)
 
 
 def _poses(n=4, j=17, seed=0):

@@ -133,12 +133,15 @@ def test_cuda_autocast_fp16():
 def test_input_normalisation_matches_reference_convention():
     import numpy as np
 
-    from posenet3d.preprocess import patch_to_tensor
+    from posenet3d.preprocess import normalize_patch
     patch = np.full((2, 2, 3), 255.0, dtype=np.float32)
-    t = patch_to_tensor(patch)
+    t = normalize_patch(patch)
     # (255 - 0.485) / 0.229 for R: the 0..255 scale minus the ImageNet mean as it is, not ×255
     assert abs(float(t[0, 0, 0]) - (255 - 0.485) / 0.229) < 1e-3
-    assert t.shape == (3, 2, 2)
+    assert t.shape == (3, 2, 2) and t.is_contiguous()
+    batch = normalize_patch(np.stack([patch, patch * 0]), channels_last=True)
+    assert batch.shape == (2, 3, 2, 2) and batch.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(batch[0], t)
 
 
 def test_backbone_initialised_from_own_snapshot(tmp_path):

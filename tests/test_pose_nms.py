@@ -6,8 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from posenet3d.pose_nms import (PoseNMSParams, merge_cluster, num_matched_keypoints, parametric_pose_distance,
-                                pose_nms)
+from posenet3d.pose_nms import PoseNMSParams, merge_cluster, num_matched_keypoints, parametric_pose_distance, pose_nms
 
 K = 17
 TANH1_SQ = math.tanh(1.0) ** 2

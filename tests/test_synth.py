@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 from pycocotools.coco import COCO
 
+from posenet3d.commands.synth import main as cli_main
 from posenet3d.geometry import cam2pixel
-from posenet3d.skeletons import COCO as COCO_SET, MUCO
+from posenet3d.skeletons import COCO as COCO_SET
+from posenet3d.skeletons import MUCO
 from posenet3d.synth import body as B
 from posenet3d.synth import generate, render_item, render_scene, sample_body, sample_camera
-from posenet3d.commands.synth import main as cli_main
 
 SEED, N_TRAIN, N_TEST, SIZE = 3, 6, 5, 160
 J = {name: i for i, name in enumerate(MUCO.joints_name)}
@@ -145,7 +146,8 @@ def test_projection_matches_intrinsics(world):
             assert np.abs(uv - np.array(ann["keypoints_img"])).max() < 1e-3
             # inside the image ⇔ the flag may be set; outside joints are never visible
             kp = np.array(ann["keypoints_img"])
-            inside = (kp[:, 0] >= 0) & (kp[:, 0] <= img["width"] - 1) & (kp[:, 1] >= 0) & (kp[:, 1] <= img["height"] - 1)
+            inside = ((kp[:, 0] >= 0) & (kp[:, 0] <= img["width"] - 1)
+                      & (kp[:, 1] >= 0) & (kp[:, 1] <= img["height"] - 1))
             assert not np.any(np.array(ann["keypoints_vis"]) & ~inside)
             if split == "train":
                 hfov = 2 * math.degrees(math.atan(img["width"] / 2 / f[0]))

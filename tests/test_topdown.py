@@ -6,11 +6,23 @@ import math
 import numpy as np
 import pytest
 
-from posenet3d.datasets.augment import NO_AUG, AugConfig, AugParams, sample_aug, sample_occlusion
+from posenet3d.crop import crop_affine, invert_affine
+from posenet3d.datasets.augment import (
+    NO_AUG,
+    AugConfig,
+    AugParams,
+    sample_aug,
+    sample_occlusion,
+)
 from posenet3d.datasets.base import PersonRecord
 from posenet3d.datasets.topdown import TopDownCodec, record_root_depth_mm
-from posenet3d.geometry import (apply_affine, bbox_from_joints, cam2pixel, crop_affine, invert_affine, k_value,
-                                process_bbox)
+from posenet3d.geometry import (
+    apply_affine,
+    bbox_from_joints,
+    cam2pixel,
+    k_value,
+    process_bbox,
+)
 from posenet3d.skeletons import MUCO
 
 IMG_W, IMG_H = 320, 240
@@ -69,10 +81,10 @@ def test_inverse_affines_match_geometry(codec):
         b = np.array([*rng.uniform(-50, 200, 2), *[rng.uniform(40, 300)] * 2])
         s, r = rng.uniform(0.75, 1.25), rng.uniform(-60, 60)
         want = invert_affine(crop_affine((b[0] + b[2] / 2, b[1] + b[3] / 2), (b[2] * s, b[3] * s), (256, 256), r))
-        np.testing.assert_allclose(codec.patch_to_image_affines(b, s, r), want, atol=2e-3)
+        np.testing.assert_allclose(codec.crop_records(b, s, r).inverse, want, rtol=0, atol=1e-12 * b[2])
         m = codec.image_to_patch_affine(b, AugParams(scale=s, rot_deg=r))
         np.testing.assert_allclose(m, crop_affine((b[0] + b[2] / 2, b[1] + b[3] / 2), (b[2] * s, b[3] * s),
-                                                  (256, 256), r), atol=1e-9)
+                                                  (256, 256), r), rtol=0, atol=1e-15)
 
 
 def test_flip_twice_is_identity(codec):
@@ -222,7 +234,8 @@ def test_occlusion_only_touches_its_rectangle(codec):
     rng = np.random.default_rng(12)
     img = rng.integers(0, 256, size=(IMG_H, IMG_W, 3), dtype=np.uint8)
     bbox = np.array([100.0, 60.0, 120.0, 120.0])
-    clean, m = codec.crop(img, bbox, NO_AUG)
+    clean, rec = codec.crop(img, bbox, NO_AUG)
+    m = rec.affine
     outside = codec.crop(img, bbox, AugParams(occlusion=(0, 0, 20, 20), noise_seed=1))[0]
     np.testing.assert_array_equal(clean, outside)  # the rectangle is outside the cropped region
     rect = (140, 100, 40, 30)

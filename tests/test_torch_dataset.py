@@ -11,8 +11,7 @@ from torch.utils.data import DataLoader
 
 from posenet3d.datasets.base import DatasetError, PersonRecord
 from posenet3d.datasets.topdown import TopDownCodec
-from posenet3d.datasets.torch_dataset import (MixedDataset, PoseDataset, RootDataset, count_bad,
-                                              read_image_bgr)
+from posenet3d.datasets.torch_dataset import MixedDataset, PoseDataset, RootDataset, count_bad, read_image_bgr
 from posenet3d.geometry import bbox_from_joints, cam2pixel, process_bbox
 from posenet3d.skeletons import COCO, MUCO
 

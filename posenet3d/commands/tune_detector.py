@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import sys
 
-import cv2
 import numpy as np
 import torch
 from torchvision.ops import box_iou
@@ -23,6 +22,7 @@ from posenet3d.config import ConfigError, load_config
 from posenet3d.datasets.base import DatasetError
 from posenet3d.detection.pipeline import detect_people, read_coco_person_json
 from posenet3d.engine import load_for_test
+from posenet3d.media import MediaError, read_image
 
 
 def count_matches(boxes_xywh: np.ndarray, scores: np.ndarray, gt_xywh: np.ndarray, thresholds: np.ndarray,
@@ -75,9 +75,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     kept = np.zeros(len(thresholds), dtype=np.int64)
     num_gt = 0
     for e in entries:
-        img = cv2.imread(str(e.path), cv2.IMREAD_COLOR)
-        if img is None:
-            print(f"warning: {e.path}: unreadable, skipped", file=sys.stderr)
+        try:
+            img = read_image(e.path)
+        except MediaError as exc:
+            print(f"warning: {exc}; skipped", file=sys.stderr)
             continue
         det = detect_people(model, img, input_size=size, nms_iou=args.nms_iou, flip_test=args.flip_test)[0]
         gt = e.boxes_xywh

@@ -59,7 +59,7 @@ class AugParams:
 
     Attributes:
         scale: the crop covers ``scale`` × the processed box (> 1: the person looks smaller).
-        rot_deg: rotation of the sampled region in degrees (as :func:`posenet3d.geometry.crop_affine`).
+        rot_deg: rotation of the sampled region in degrees (as :func:`posenet3d.crop.crop_affine`).
         flip: mirror horizontally (``u → W − 1 − u`` in the original image; left/right joints swap).
         color_scale: per-channel factors for R, G, B (patch values are clipped to 0..255 afterwards).
         occlusion: ``(x, y, w, h)`` integer rectangle in *original-image* pixels (before the flip) filled with
@@ -142,8 +142,8 @@ def occlude_region(region: np.ndarray, region_xy: tuple[int, int], rect_xywh: tu
 
 
 def apply_color(patch: np.ndarray, color_scale_rgb) -> np.ndarray:
-    """Multiply an ``(H, W, 3)`` RGB patch per channel and clip to 0..255; returns float32."""
-    out = patch.astype(np.float32, copy=True)
-    out *= np.asarray(color_scale_rgb, dtype=np.float32).reshape(1, 1, 3)
+    """Multiply an ``(H, W, 3)`` RGB patch per channel and clip to 0..255; returns float32. The product is
+    taken in float64 and rounded once to float32, as the reference's float32 patch times its float64 factors."""
+    out = np.asarray(patch, dtype=np.float64) * np.asarray(color_scale_rgb, dtype=np.float64).reshape(1, 1, 3)
     np.clip(out, 0.0, 255.0, out=out)
-    return out
+    return out.astype(np.float32)

@@ -23,7 +23,8 @@ class PersonRecord:
         img_path: absolute path of the image file.
         img_id: the dataset's image id (int) — used to group people of one image and to write result files.
         img_size: (width, height) of the image in px.
-        bbox: the *processed* box (square, ×1.25; :func:`posenet3d.geometry.process_bbox`) ``[x, y, w, h]`` px.
+        bbox: the crop box (square, ×1.25; :func:`posenet3d.crop.crop_box`, the one place boxes are processed)
+            ``[x, y, w, h]`` px.
         joints_img: (J, 3) ``[u_px, v_px, Z_mm]`` with Z the *absolute* camera depth of each joint
             (0 for 2D-only datasets).
         joints_vis: (J,) float 0/1 — the joint is annotated (and, where the dataset says, visible).

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..geometry import process_bbox
+from ..crop import crop_box
 from ..skeletons import COCO, COCO_KEYPOINT_NUM, JointSet
 from .base import PersonRecord, RecordsAdapter, require_dir
 from .detections import detection_records, select_box_source
@@ -106,7 +106,7 @@ class MSCOCO(RecordsAdapter):
                     else int(np.count_nonzero(kp[:, 2] > 0))
                 if num_kp == 0:
                     continue
-                bbox = process_bbox(get_array(ann, "bbox", path, what, shape=(4,)), *size)
+                bbox = crop_box(get_array(ann, "bbox", path, what, shape=(4,)), *size)
                 if bbox is None:
                     continue
                 kp19 = add_thorax_pelvis(kp)

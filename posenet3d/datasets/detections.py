@@ -14,14 +14,13 @@ Boxes are ``[x, y, w, h]`` in image px. A missing ``score`` reads as 1.0.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..geometry import process_bbox
-from collections.abc import Callable
-
+from ..crop import crop_box
 from ..skeletons import JointSet
 from .base import DatasetError, PersonRecord
 from .jsonio import describe, get_array, get_int, load_json
@@ -88,10 +87,9 @@ def in_file_order(dets_by_image: dict[int, list[Detection]]) -> list[Detection]:
 
 def detection_box(det: Detection, img_width: float, img_height: float) -> np.ndarray | None:
     """The processed box to crop with: the file's box for ``bbox_root`` files (already processed, used as
-    is), :func:`~posenet3d.geometry.process_bbox` of it for raw detector boxes (``None`` if degenerate)."""
-    if det.processed:
-        return det.bbox.astype(np.float64) if det.bbox[2] > 0 and det.bbox[3] > 0 else None
-    return process_bbox(det.bbox, img_width, img_height)
+    is), the reference's box processing (:func:`~posenet3d.crop.crop_box`) of it for raw detector boxes
+    (``None`` if degenerate)."""
+    return crop_box(det.bbox, img_width, img_height, processed=det.processed)
 
 
 #: Where a test set's person boxes come from: ground truth, a ``bbox_root`` file, or a raw ``bbox`` file.

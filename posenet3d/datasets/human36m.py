@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from ..geometry import cam2pixel, process_bbox, world2cam
+from ..crop import crop_box
+from ..geometry import cam2pixel, world2cam
 from ..skeletons import HUMAN36M, JointSet
 from .base import DatasetError, PersonRecord, RecordsAdapter, require_dir
 from .detections import Detection, detection_box, select_box_source
@@ -135,7 +136,7 @@ class Human36M(RecordsAdapter):
             for ann_index, ann in anns:
                 ann_what = describe("annotations", ann_index, ann)
                 if self.box_source == "gt":
-                    bbox = process_bbox(get_array(ann, "bbox", data_path, ann_what, shape=(4,)), width, height)
+                    bbox = crop_box(get_array(ann, "bbox", data_path, ann_what, shape=(4,)), width, height)
                     root_cam, score = joints_cam[HUMAN36M.root_idx].copy(), 1.0
                 else:
                     det = self._detection(image_id, what, data_path)

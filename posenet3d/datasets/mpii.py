@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from ..geometry import process_bbox
+from ..crop import crop_box
 from ..skeletons import MPII as MPII_JOINTS
 from ..skeletons import JointSet
 from .base import PersonRecord, RecordsAdapter, require_dir
@@ -73,7 +73,7 @@ class MPII(RecordsAdapter):
                     else int(np.count_nonzero(kp[:, 2] > 0))
                 if num_kp == 0:
                     continue
-                bbox = process_bbox(get_array(ann, "bbox", path, ann_what, shape=(4,)), width, height)
+                bbox = crop_box(get_array(ann, "bbox", path, ann_what, shape=(4,)), width, height)
                 if bbox is None:
                     continue
                 vis = (kp[:, 2] > 0).astype(np.float32)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..geometry import process_bbox
+from ..crop import crop_box
 from ..skeletons import MUCO, JointSet
 from .base import PersonRecord, RecordsAdapter, require_dir
 from .jsonio import describe, get_array, get_str, load_coco
@@ -68,7 +68,8 @@ class MuCo(RecordsAdapter):
     Records: ``joints_img`` = ``[keypoints_img u px, v px, keypoints_cam Z mm]``; ``joints_cam`` (21, 3) mm;
     ``root_cam`` = ``joints_cam[Pelvis]``; ``joints_vis`` all ones (PoseNet); ``root_vis`` =
     ``keypoints_vis[Pelvis]`` (RootNet; 1 if the file has no ``keypoints_vis``); ``focal``/``princpt`` = the
-    image's ``f``/``c``; ``bbox`` = ``process_bbox(ann['bbox'])``. ``extra``: ``ann_id``.
+    image's ``f``/``c``; ``bbox`` = :func:`~posenet3d.crop.crop_box` of ``ann['bbox']`` (used as it is when the
+    annotation says ``bbox_processed``, as the sample pool's do). ``extra``: ``ann_id``.
     """
 
     name = "MuCo"
@@ -106,7 +107,8 @@ class MuCo(RecordsAdapter):
                 if (self.min_depth is not None and root_z < self.min_depth) or \
                         (self.max_depth is not None and root_z > self.max_depth):
                     continue
-                bbox = process_bbox(get_array(ann, "bbox", path, ann_what, shape=(4,)), width, height)
+                bbox = crop_box(get_array(ann, "bbox", path, ann_what, shape=(4,)), width, height,
+                                processed=bool(ann.get("bbox_processed", False)))
                 if bbox is None:
                     continue
                 uv = get_array(ann, "keypoints_img", path, ann_what, shape=(j, 2))

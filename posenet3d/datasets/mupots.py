@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..geometry import process_bbox
+from ..crop import crop_box
 from ..skeletons import MUPOTS, JointSet
 from .base import DatasetError, PersonRecord, RecordsAdapter, require_dir, require_field
 from .detections import detection_records, select_box_source
@@ -101,7 +101,7 @@ class MuPoTS(RecordsAdapter):
                     raise DatasetError(f"{path}: {what} field 'is_valid' is {is_valid!r}, expected 0 or 1")
                 if is_valid != 1:
                     continue
-                bbox = process_bbox(get_array(ann, "bbox", path, what, shape=(4,)), *size)
+                bbox = crop_box(get_array(ann, "bbox", path, what, shape=(4,)), *size)
                 if bbox is None:
                     continue
                 jc = get_array(ann, "keypoints_cam", path, what, shape=(j, 3))

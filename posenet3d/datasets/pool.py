@@ -17,16 +17,14 @@ Command line: ``python -m posenet3d.datasets.pool --src data/Synthetic/train --d
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from posenet3d.geometry import crop_affine
+from posenet3d.crop import crop_affine
+from posenet3d.fileio import write_json_atomic
 
 from .base import DatasetError, PersonRecord
 from .registry import build_dataset
@@ -46,16 +44,12 @@ def _pool_entry(rec: PersonRecord, size: int, margin: float) -> tuple[np.ndarray
     c = np.asarray(rec.princpt, dtype=np.float64) * s + m[:, 2]
     joints = np.asarray(rec.joints_img, dtype=np.float64)
     uv = joints[:, :2] * s + m[:, 2]
-    # the pool's box is the original processed box mapped into the pool image, given un-processed to the
-    # adapter: process_bbox of an already square box with extend 1.25 would grow it, so store the box that
-    # process_bbox maps back onto it (side / 1.25, same centre).
-    pb = np.array([b[0] * s + m[0, 2], b[1] * s + m[1, 2], b[2] * s, b[3] * s])
-    inner = pb[2:] / 1.25
-    ann_box = [pb[0] + (pb[2] - inner[0]) / 2.0, pb[1] + (pb[3] - inner[1]) / 2.0, inner[0] + 1.0, inner[1] + 1.0]
+    # the crop box mapped into the pool image, marked as a crop box already, so the adapter uses it as it is
+    pb = [b[0] * s + m[0, 2], b[1] * s + m[1, 2], b[2] * s, b[3] * s]
     img = {"width": size, "height": size, "f": f.tolist(), "c": c.tolist()}
     ann = {"keypoints_cam": np.asarray(rec.joints_cam, dtype=np.float64).tolist(),
            "keypoints_img": uv.tolist(), "keypoints_vis": np.asarray(rec.joints_vis).astype(bool).tolist(),
-           "bbox": ann_box}
+           "bbox": pb, "bbox_processed": True}
     return m, img, ann
 
 
@@ -91,10 +85,8 @@ def build_pool(src: str | Path, dst: str | Path, size: int = 208, margin: float 
             raise OSError(f"pool: could not write {dst / 'data' / name}")
         images.append({"id": len(images), "file_name": name, **img_fields})
         anns.append({"id": len(anns), "image_id": len(images) - 1, "category_id": 1, "iscrowd": 0, **ann_fields})
-    fd, tmp = tempfile.mkstemp(dir=dst / "data", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump({"images": images, "annotations": anns, "categories": [{"id": 1, "name": "person"}]}, f)
-    os.replace(tmp, dst / "data" / "MuCo-3DHP.json")
+    write_json_atomic(dst / "data" / "MuCo-3DHP.json",
+                      {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "person"}]})
     return len(anns)
 
 

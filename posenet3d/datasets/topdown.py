@@ -11,39 +11,37 @@ Frames and units:
   ``z_hm = ((Z − Z_root)/(bbox_3d_depth/2) + 1)/2 · depth_dim`` (0..64 over ±1000 mm around the root).
 * **camera mm**: absolute camera frame (x right, y down, z forward).
 
-Encoding (training and the test-time crop): optional occlusion → (flip, scale, rotation) folded into one
-affine → a single ``cv2.warpAffine`` (INTER_LINEAR, zero padding) → BGR→RGB → colour scale → normalisation
-(:func:`posenet3d.preprocess.patch_to_tensor`). The flip never copies the image: sampling the mirrored image
-``u' = W − 1 − u`` through the reference's crop affine ``T`` equals sampling the original through
-``T ∘ mirror``. The warp reads only the image region the patch can touch, and the occlusion noise is written
-into a copy of that region only, so its cost does not grow with the image size.
+Encoding (training and the test-time crop): the reference's crop of the crop box with the sample's
+occlusion, flip, scale and rotation (:func:`posenet3d.crop.crop_patch`, byte-identical to the 3DMPPE
+procedure) → BGR→RGB → colour scale → normalisation (:func:`posenet3d.preprocess.normalize_patch`). The crop
+returns a :class:`~posenet3d.crop.CropRecord` (the exact image → patch affine and its inverse); targets are
+mapped through it and travel with it.
 
 Decoding (:meth:`TopDownCodec.decode_pose`, :meth:`TopDownCodec.decode_root`): heatmap units → image px
 → camera mm. Two mappings of (x_hm, y_hm) to image px:
 
-* ``"affine"`` (default): the exact inverse of the crop affine, ``x_hm·W_in/W_out`` then the inverse of
-  :func:`posenet3d.geometry.crop_affine`; it also inverts scale and rotation when given.
+* ``"affine"`` (default): ``x_hm·W_in/W_out`` then the record's inverse affine; it inverts scale, rotation
+  and flip. Given crop boxes instead of records, the records are rebuilt by the same function the crop used,
+  so the matrices are the very ones the warp used.
 * ``"reference"``: the 3DMPPE test code's ``u = x_hm/W_out·bbox_w + bbox_x``, valid only without scale or
   rotation.
 
-Without scale and rotation the two are the same function (the affine inverse reduces algebraically to the
-reference formula), so the default reproduces the published evaluation numbers.
+Without scale and rotation the two agree up to float32 rounding of the reference's affine (about 1e-5 px).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import cv2
 import numpy as np
 import torch
 
-from posenet3d.geometry import (DEFAULT_AREA_REAL_MM, apply_affine, crop_affine, invert_affine, k_value,
-                                pixel2cam)
-from posenet3d.preprocess import patch_to_tensor
+from posenet3d.crop import CropRecord, crop_patch, crop_records, crop_transform
+from posenet3d.geometry import DEFAULT_AREA_REAL_MM, k_value, pixel2cam
+from posenet3d.preprocess import normalize_patch
 from posenet3d.skeletons import JointSet, get_joint_set, map_joints
 
-from .augment import NO_AUG, AugParams, apply_color, occlude_region
+from .augment import NO_AUG, AugParams, apply_color
 from .base import PersonRecord
 
 DECODE_MODES = ("affine", "reference")
@@ -53,14 +51,20 @@ class PoseTarget(NamedTuple):
     """One PoseNet training sample.
 
     ``img`` (3, H_in, W_in) float32 normalised input; ``joints_hm`` (J, 3) float32 ``[x_hm, y_hm, z_hm]``;
-    ``vis`` (J,) float32 0/1; ``has_depth`` 1.0 for metric-depth datasets; ``affine`` (2, 3) image px → patch px.
+    ``vis`` (J,) float32 0/1; ``has_depth`` 1.0 for metric-depth datasets; ``crop`` the
+    :class:`~posenet3d.crop.CropRecord` of the patch.
     """
 
     img: torch.Tensor
     joints_hm: np.ndarray
     vis: np.ndarray
     has_depth: float
-    affine: np.ndarray
+    crop: CropRecord
+
+    @property
+    def affine(self) -> np.ndarray:
+        """(2, 3) image px → patch px."""
+        return self.crop.affine
 
 
 class RootTarget(NamedTuple):
@@ -68,7 +72,7 @@ class RootTarget(NamedTuple):
 
     ``img`` (3, H_in, W_in) float32; ``root`` (3,) float32 ``[x_hm, y_hm, Z_root_mm]`` (absolute depth);
     ``root_vis`` 0/1 (root annotated and inside the patch); ``k_value`` mm (:func:`posenet3d.geometry.k_value`
-    of the processed box); ``has_depth``; ``affine`` (2, 3) image px → patch px.
+    of the crop box); ``has_depth``; ``crop`` the :class:`~posenet3d.crop.CropRecord` of the patch.
     """
 
     img: torch.Tensor
@@ -76,7 +80,12 @@ class RootTarget(NamedTuple):
     root_vis: float
     k_value: float
     has_depth: float
-    affine: np.ndarray
+    crop: CropRecord
+
+    @property
+    def affine(self) -> np.ndarray:
+        """(2, 3) image px → patch px."""
+        return self.crop.affine
 
 
 class Decoded(NamedTuple):
@@ -165,58 +174,32 @@ class TopDownCodec:
         return (np.asarray(z_hm, dtype=np.float64) / self.depth_dim * 2.0 - 1.0) * half
 
     # ------------------------------------------------------------------ crop
+    @property
+    def patch_size(self) -> tuple[int, int]:
+        """(W_in, H_in) of the patch (px), the order OpenCV takes sizes in."""
+        return self.input_shape[1], self.input_shape[0]
+
     def image_to_patch_affine(self, bbox_xywh, aug: AugParams = NO_AUG, img_width: int | None = None
                               ) -> np.ndarray:
-        """The (2, 3) affine from original-image px to patch px for a processed box and an augmentation.
+        """The (2, 3) affine from original-image px to patch px for a crop box and an augmentation: the
+        record's ``affine`` of :func:`posenet3d.crop.crop_transform` (with ``aug.flip``, ``img_width`` px is
+        required)."""
+        return crop_transform(bbox_xywh, self.patch_size, aug.scale, aug.rot_deg, aug.flip, img_width)[1].affine
 
-        With ``aug.flip`` it is the reference's crop of the mirrored image (box centre ``W − 1 − c_x``)
-        composed with the mirror ``u → W − 1 − u``; ``img_width`` (px) is then required.
-        """
-        b = _np(bbox_xywh).reshape(4)
-        cx, cy = b[0] + 0.5 * b[2], b[1] + 0.5 * b[3]
-        if aug.flip:
-            if img_width is None:
-                raise ValueError("image_to_patch_affine: a flipped crop needs img_width")
-            cx = img_width - cx - 1.0
-        size = (b[2] * aug.scale, b[3] * aug.scale)
-        m = crop_affine((cx, cy), size, (self.input_shape[1], self.input_shape[0]), aug.rot_deg)
-        if aug.flip:
-            mirror = np.array([[-1.0, 0.0, img_width - 1.0], [0.0, 1.0, 0.0]])
-            m = m @ np.vstack([mirror, [0.0, 0.0, 1.0]])
-        return m
+    def crop(self, img_bgr: np.ndarray, bbox_xywh, aug: AugParams = NO_AUG) -> tuple[np.ndarray, CropRecord]:
+        """Cut the augmented patch: ``(patch_rgb (H_in, W_in, 3) float32 on 0..255, record)``.
 
-    def crop(self, img_bgr: np.ndarray, bbox_xywh, aug: AugParams = NO_AUG) -> tuple[np.ndarray, np.ndarray]:
-        """Cut the augmented patch: ``(patch_rgb (H_in, W_in, 3) float32 on 0..255, affine (2, 3))``.
-
-        ``img_bgr`` is the full (H, W, 3) uint8 image as OpenCV reads it; it is never modified or copied whole.
+        ``img_bgr`` is the full (H, W, 3) uint8 image as OpenCV reads it (never modified); the patch is the
+        reference's (:func:`posenet3d.crop.crop_patch`), then BGR → RGB and the colour scale.
         """
         if img_bgr.ndim != 3 or img_bgr.shape[2] != 3:
             raise ValueError(f"crop: expected an (H, W, 3) BGR image, got shape {img_bgr.shape}")
-        h_img, w_img = img_bgr.shape[:2]
-        ih, iw = self.input_shape
-        m = self.image_to_patch_affine(bbox_xywh, aug, w_img)
-        inv = invert_affine(m)
-        # The image region every patch pixel samples from (bilinear reads floor(x) and floor(x)+1).
-        corners = apply_affine(np.array([[0.0, 0.0], [iw - 1.0, 0.0], [0.0, ih - 1.0], [iw - 1.0, ih - 1.0]]), inv)
-        x0 = int(np.clip(np.floor(corners[:, 0].min()) - 2, 0, w_img))
-        y0 = int(np.clip(np.floor(corners[:, 1].min()) - 2, 0, h_img))
-        x1 = int(np.clip(np.ceil(corners[:, 0].max()) + 3, 0, w_img))
-        y1 = int(np.clip(np.ceil(corners[:, 1].max()) + 3, 0, h_img))
-        if x1 <= x0 or y1 <= y0:  # the patch lies entirely outside the image
-            patch = np.zeros((ih, iw, 3), dtype=np.uint8)
-        else:
-            region = img_bgr[y0:y1, x0:x1]
-            if aug.occlusion is not None:
-                region = region.copy()
-                occlude_region(region, (x0, y0), aug.occlusion, aug.noise_seed)
-            inv_region = inv.copy()
-            inv_region[:, 2] -= (x0, y0)
-            patch = cv2.warpAffine(region, inv_region, (iw, ih), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                   borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        patch, record = crop_patch(img_bgr, bbox_xywh, self.patch_size, aug.scale, aug.rot_deg, aug.flip,
+                                   aug.occlusion, aug.noise_seed)
         patch_rgb = patch[:, :, ::-1]
         if aug.color_scale != (1.0, 1.0, 1.0):
-            return apply_color(patch_rgb, aug.color_scale), m
-        return patch_rgb.astype(np.float32), m
+            return apply_color(patch_rgb, aug.color_scale), record
+        return patch_rgb.astype(np.float32), record
 
     # ------------------------------------------------------------------ PoseNet
     def encode_pose(self, img_bgr: np.ndarray, bbox_xywh, joints_img, joints_vis, z_root_mm: float,
@@ -238,12 +221,12 @@ class TopDownCodec:
         vis = _np(joints_vis).reshape(-1).copy()
         if len(vis) != len(joints):
             raise ValueError(f"encode_pose: {len(joints)} joints but {len(vis)} visibility flags")
-        patch, m = self.crop(img_bgr, bbox_xywh, aug)
+        patch, crop = self.crop(img_bgr, bbox_xywh, aug)
         if aug.flip:
             if flip_perm is None:
                 raise ValueError("encode_pose: a flipped sample needs flip_perm")
             joints, vis = joints[flip_perm], vis[flip_perm]
-        xy = apply_affine(joints[:, :2], m)  # the affine includes the mirror u → W − 1 − u
+        xy = crop.to_patch(joints[:, :2])  # the record's affine includes the mirror u → W − 1 − u
         z_rel = joints[:, 2] - z_root_mm if has_depth else np.zeros(len(joints))
         z01 = (z_rel / (self.bbox_3d_depth_mm / 2.0) + 1.0) / 2.0
         ih, iw = self.input_shape
@@ -252,7 +235,7 @@ class TopDownCodec:
         target[:, :2] = xy * self.hm_per_patch_px
         target[:, 2] = z01 * self.depth_dim
         vis_out = ((vis * inside) > 0).astype(np.float32)
-        return PoseTarget(patch_to_tensor(patch), target.astype(np.float32), vis_out, float(bool(has_depth)), m)
+        return PoseTarget(normalize_patch(patch), target.astype(np.float32), vis_out, float(bool(has_depth)), crop)
 
     def encode_pose_record(self, img_bgr: np.ndarray, record: PersonRecord, joint_set_out: JointSet,
                            aug: AugParams = NO_AUG) -> PoseTarget:
@@ -274,15 +257,15 @@ class TopDownCodec:
                              f"got scale {aug.scale}")
         if aug.occlusion is not None:
             raise ValueError("encode_root: RootNet takes no synthetic occlusion")
-        patch, m = self.crop(img_bgr, bbox_xywh, aug)
-        xy = apply_affine(_np(root_px).reshape(1, 2)[:, :2], m)[0]
+        patch, crop = self.crop(img_bgr, bbox_xywh, aug)
+        xy = crop.to_patch(_np(root_px).reshape(1, 2)[:, :2])[0]
         ih, iw = self.input_shape
         inside = 0 <= xy[0] < iw and 0 <= xy[1] < ih
         xy_hm = xy * self.hm_per_patch_px
         root = np.array([xy_hm[0], xy_hm[1], z_root_mm if has_depth else 0.0], dtype=np.float32)
         k = float(k_value(_np(bbox_xywh).reshape(4), _np(focal_px).reshape(2), self.area_real_mm))
-        return RootTarget(patch_to_tensor(patch), root, float(root_vis > 0 and inside), k,
-                          float(bool(has_depth)), m)
+        return RootTarget(normalize_patch(patch), root, float(root_vis > 0 and inside), k,
+                          float(bool(has_depth)), crop)
 
     def encode_root_record(self, img_bgr: np.ndarray, record: PersonRecord, aug: AugParams = NO_AUG
                            ) -> RootTarget:
@@ -293,58 +276,55 @@ class TopDownCodec:
                                 record_root_depth_mm(record, src), bool(record.has_depth), record.focal, aug)
 
     # ------------------------------------------------------------------ decoding
-    def patch_to_image_affines(self, bboxes_xywh, scale=1.0, rot_deg=0.0) -> np.ndarray:
-        """Vectorised inverse crop affines: (..., 2, 3) mapping patch px → image px for processed boxes
-        (..., 4) (px) and broadcastable ``scale``/``rot_deg``; the same matrices as
-        ``invert_affine(crop_affine(...))`` (no flip)."""
-        b = _np(bboxes_xywh)
-        s = _np(scale)
-        rad = np.deg2rad(_np(rot_deg))
-        shape = np.broadcast_shapes(b.shape[:-1], s.shape, rad.shape)
-        b = np.broadcast_to(b, shape + (4,))
-        s, rad = np.broadcast_to(s, shape), np.broadcast_to(rad, shape)
-        ih, iw = self.input_shape
-        sx = b[..., 2] * s / iw  # image px per patch px
-        sy = b[..., 3] * s / ih
-        c, sn = np.cos(rad), np.sin(rad)
-        out = np.empty(shape + (2, 3))
-        out[..., 0, 0], out[..., 0, 1] = c * sx, -sn * sy
-        out[..., 1, 0], out[..., 1, 1] = sn * sx, c * sy
-        cx, cy = b[..., 0] + 0.5 * b[..., 2], b[..., 1] + 0.5 * b[..., 3]
-        out[..., 0, 2] = cx - out[..., 0, 0] * iw / 2.0 - out[..., 0, 1] * ih / 2.0
-        out[..., 1, 2] = cy - out[..., 1, 0] * iw / 2.0 - out[..., 1, 1] * ih / 2.0
-        return out
+    def crop_records(self, crops, scale=1.0, rot_deg=0.0) -> CropRecord:
+        """The records to decode with: ``crops`` itself when it is a :class:`CropRecord` (what the crop
+        returned), else crop boxes ``(..., 4)`` px rebuilt into the records :meth:`crop` made for them with
+        broadcastable ``scale``/``rot_deg`` (no flip)."""
+        if isinstance(crops, CropRecord):
+            if np.any(_np(scale) != 1.0) or np.any(_np(rot_deg) != 0.0):
+                raise ValueError("a CropRecord already holds its scale and rotation; pass neither")
+            return crops
+        return crop_records(_np(crops), self.patch_size, _np(scale), _np(rot_deg))
 
-    def hm_to_image_px(self, xy_hm, bboxes_xywh, scale=1.0, rot_deg=0.0, mode: str | None = None) -> np.ndarray:
-        """Heatmap (x_hm, y_hm) ``(..., K, 2)`` → image px ``(..., K, 2)`` for boxes ``(..., 4)``.
+    def hm_to_image_px(self, xy_hm, crops, scale=1.0, rot_deg=0.0, mode: str | None = None) -> np.ndarray:
+        """Heatmap (x_hm, y_hm) ``(..., K, 2)`` → image px ``(..., K, 2)``.
 
-        ``mode`` ``"affine"`` (exact inverse; honours ``scale``/``rot_deg``) or ``"reference"``
-        (``x/W_out·w + x0``; refuses scale/rotation). Default: the codec's ``decode_mode``.
+        ``crops``: the :class:`CropRecord` (batch ``...``) of the crops, or their crop boxes ``(..., 4)`` px
+        (see :meth:`crop_records`). ``mode`` ``"affine"`` (the record's exact inverse) or ``"reference"``
+        (``x/W_out·w + x0`` on the crop box; refuses scale/rotation). Default: the codec's ``decode_mode``.
         """
         mode = mode or self.decode_mode
-        xy = _np(xy_hm)[..., :2]
-        b = _np(bboxes_xywh)
-        if mode == "reference":
-            if np.any(_np(scale) != 1.0) or np.any(_np(rot_deg) != 0.0):
-                raise ValueError("hm_to_image_px: the 'reference' mapping is only valid without scale or "
-                                 "rotation; use mode='affine'")
-            oh, ow = self.output_shape
-            u = xy[..., 0] / ow * b[..., None, 2] + b[..., None, 0]
-            v = xy[..., 1] / oh * b[..., None, 3] + b[..., None, 1]
-            return np.stack([u, v], axis=-1)
-        if mode != "affine":
+        if mode not in DECODE_MODES:
             raise ValueError(f"hm_to_image_px: unknown mode {mode!r}; choose one of {DECODE_MODES}")
-        a = self.patch_to_image_affines(b, scale, rot_deg)  # (..., 2, 3)
-        p = xy / self.hm_per_patch_px  # patch px
-        return np.einsum("...ij,...kj->...ki", a[..., :, :2], p) + a[..., None, :, 2]
+        xy = _np(xy_hm)[..., :2]
+        if mode == "affine":
+            return self.crop_records(crops, scale, rot_deg).to_image(xy / self.hm_per_patch_px)
+        if np.any(_np(scale) != 1.0) or np.any(_np(rot_deg) != 0.0) or (
+                isinstance(crops, CropRecord) and not self._plain(crops)):
+            raise ValueError("hm_to_image_px: the 'reference' mapping is only valid without scale, rotation or "
+                             "flip; use mode='affine'")
+        b = crops.bbox if isinstance(crops, CropRecord) else _np(crops)
+        oh, ow = self.output_shape
+        u = xy[..., 0] / ow * b[..., None, 2] + b[..., None, 0]
+        v = xy[..., 1] / oh * b[..., None, 3] + b[..., None, 1]
+        return np.stack([u, v], axis=-1)
 
-    def decode_pose(self, coord_hm, bboxes_xywh, z_root_mm, focal_px, princpt_px, scale=1.0, rot_deg=0.0,
+    def _plain(self, rec: CropRecord) -> bool:
+        """The record is an unaugmented crop of its box (axis-aligned, box onto the patch)."""
+        a, b = rec.affine, rec.bbox
+        ih, iw = self.input_shape
+        return bool(np.all(a[..., 0, 1] == 0) and np.all(a[..., 1, 0] == 0)
+                    and np.allclose(a[..., 0, 0] * b[..., 2], iw, rtol=1e-5)
+                    and np.allclose(a[..., 1, 1] * b[..., 3], ih, rtol=1e-5))
+
+    def decode_pose(self, coord_hm, crops, z_root_mm, focal_px, princpt_px, scale=1.0, rot_deg=0.0,
                     mode: str | None = None) -> Decoded:
         """PoseNet output → image px and absolute camera mm.
 
         Args:
             coord_hm: (..., J, 3) ``[x_hm, y_hm, z_hm]`` (numpy or torch).
-            bboxes_xywh: (..., 4) processed boxes the crops were cut from (px).
+            crops: the crops' :class:`CropRecord` (batch ``...``), or the crop boxes (..., 4) px they were cut
+                from (records rebuilt by :meth:`crop_records`).
             z_root_mm: (...) absolute root depth (GT or RootNet's) in mm.
             focal_px, princpt_px: (..., 2) camera intrinsics (px).
             scale, rot_deg: (...) crop augmentation to invert (``mode="affine"`` only).
@@ -353,17 +333,18 @@ class TopDownCodec:
         ``joints_cam_mm`` (..., J, 3).
         """
         c = _np(coord_hm)
-        uv = self.hm_to_image_px(c[..., :2], bboxes_xywh, scale, rot_deg, mode)
+        uv = self.hm_to_image_px(c[..., :2], crops, scale, rot_deg, mode)
         z = self.depth_hm_to_mm(c[..., 2]) + _np(z_root_mm)[..., None]
         uvz = np.concatenate([uv, z[..., None]], axis=-1)
         cam = pixel2cam(uvz, _np(focal_px)[..., None, :], _np(princpt_px)[..., None, :])
         return Decoded(uvz, cam)
 
-    def decode_root(self, root_out, bboxes_xywh, focal_px, princpt_px, scale=1.0, rot_deg=0.0,
+    def decode_root(self, root_out, crops, focal_px, princpt_px, scale=1.0, rot_deg=0.0,
                     mode: str | None = None) -> Decoded:
         """RootNet output (..., 3) ``[x_hm, y_hm, Z_root_mm]`` → :class:`Decoded` with ``joints_img`` (..., 3)
-        ``[u_px, v_px, Z_mm]`` of the root and ``joints_cam_mm`` (..., 3) = root_cam (mm)."""
+        ``[u_px, v_px, Z_mm]`` of the root and ``joints_cam_mm`` (..., 3) = root_cam (mm); ``crops`` as in
+        :meth:`decode_pose`."""
         r = _np(root_out)
-        uv = self.hm_to_image_px(r[..., None, :2], bboxes_xywh, scale, rot_deg, mode)[..., 0, :]
+        uv = self.hm_to_image_px(r[..., None, :2], crops, scale, rot_deg, mode)[..., 0, :]
         uvz = np.concatenate([uv, r[..., 2:3]], axis=-1)
         return Decoded(uvz, pixel2cam(uvz, _np(focal_px), _np(princpt_px)))

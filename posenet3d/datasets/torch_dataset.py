@@ -3,11 +3,13 @@
 Every sample is a dict of tensors (default ``collate`` works):
 
 * :class:`PoseDataset`: ``img`` (3, H, W) float32, ``joints_hm`` (J, 3) float32 heatmap units,
-  ``vis`` (J,) float32, ``has_depth`` () float32, plus the geometry needed to decode — ``bbox`` (4,) processed
-  box px, ``z_root_mm`` (), ``focal`` (2,), ``princpt`` (2,) — and ``img_id``, ``index`` (the record used),
-  ``bad`` (the number of unreadable images skipped to produce this sample).
+  ``vis`` (J,) float32, ``has_depth`` () float32, plus the geometry needed to decode — ``bbox`` (4,) crop
+  box px, the crop record ``crop_affine``/``crop_inverse`` (2, 3) float64 (image px ⇄ patch px, see
+  :func:`crop_record_of`), ``z_root_mm`` (), ``focal`` (2,), ``princpt`` (2,) — and ``img_id``, ``index``
+  (the record used), ``bad`` (the number of unreadable images skipped to produce this sample).
 * :class:`RootDataset`: ``img``, ``root`` (3,) ``[x_hm, y_hm, Z_root_mm]``, ``root_vis`` (), ``k_value`` () mm,
-  ``has_depth``, ``bbox``, ``focal``, ``princpt``, ``img_id``, ``index``, ``bad``.
+  ``has_depth``, ``bbox``, ``crop_affine``, ``crop_inverse``, ``focal``, ``princpt``, ``img_id``, ``index``,
+  ``bad``.
 
 **Determinism.** A sample's augmentation comes from ``numpy.random.default_rng([seed, salt, epoch, index])``
 (``salt``: a CRC of the dataset's size and first image path, so two datasets mixed under one seed do not share
@@ -33,11 +35,12 @@ import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, Dataset
 
+from posenet3d.crop import CropRecord
+from posenet3d.media import MediaError, read_image
 from posenet3d.skeletons import JointSet, get_joint_set
 
 from .augment import NO_AUG, AugConfig, AugParams, sample_aug
@@ -46,30 +49,12 @@ from .topdown import TopDownCodec, record_root_depth_mm
 
 log = logging.getLogger(__name__)
 
-_JPEG_SOI, _JPEG_EOI = b"\xff\xd8", b"\xff\xd9"
-_PNG_SIG = b"\x89PNG\r\n\x1a\n"
-
-
 def read_image_bgr(path: str | Path) -> np.ndarray:
-    """Read an image as OpenCV does for the reference (BGR uint8 (H, W, 3), EXIF orientation ignored).
-
-    Raises :class:`DatasetError` naming ``path`` when the file is missing, cannot be decoded, or is a JPEG/PNG
-    cut short (a truncated JPEG would otherwise decode silently with a grey bottom): a JPEG must carry its end
-    marker ``FFD9`` near the end (the entropy-coded data never contains it), a PNG its ``IEND`` chunk.
-    """
+    """:func:`posenet3d.media.read_image`, raising :class:`DatasetError` (what the bad-image skipping catches)."""
     try:
-        data = np.fromfile(str(path), dtype=np.uint8)
-    except OSError as exc:
-        raise DatasetError(f"cannot read image {path}: {exc.strerror or exc}") from None
-    raw = data.tobytes()
-    if raw[:2] == _JPEG_SOI and _JPEG_EOI not in raw[-1024:]:
-        raise DatasetError(f"image {path} is a truncated JPEG (no end-of-image marker)")
-    if raw[:8] == _PNG_SIG and b"IEND" not in raw[-64:]:
-        raise DatasetError(f"image {path} is a truncated PNG (no IEND chunk)")
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION) if data.size else None
-    if img is None:
-        raise DatasetError(f"image {path} cannot be decoded (corrupt or not an image)")
-    return img
+        return read_image(path)
+    except MediaError as exc:
+        raise DatasetError(str(exc)) from None
 
 
 def count_bad(batch: Mapping) -> int:
@@ -79,6 +64,19 @@ def count_bad(batch: Mapping) -> int:
 
 def _f32(x) -> torch.Tensor:
     return torch.as_tensor(np.asarray(x, dtype=np.float32))
+
+
+def _crop_fields(crop: CropRecord) -> dict[str, torch.Tensor]:
+    """The crop record as sample fields (float64, so a decode inverts the very matrices the warp used)."""
+    return {"crop_affine": torch.from_numpy(np.asarray(crop.affine, dtype=np.float64)),
+            "crop_inverse": torch.from_numpy(np.asarray(crop.inverse, dtype=np.float64))}
+
+
+def crop_record_of(batch: Mapping) -> CropRecord:
+    """The :class:`~posenet3d.crop.CropRecord` batch of a collated sample batch (``bbox``, ``crop_affine``,
+    ``crop_inverse``), to decode with."""
+    return CropRecord(np.asarray(batch["bbox"], dtype=np.float64), np.asarray(batch["crop_affine"]),
+                      np.asarray(batch["crop_inverse"]))
 
 
 class _TopDownDataset(Dataset, abc.ABC):
@@ -192,6 +190,7 @@ class PoseDataset(_TopDownDataset):
             "vis": torch.from_numpy(t.vis),
             "has_depth": _f32(t.has_depth),
             "bbox": _f32(rec.bbox).reshape(4),
+            **_crop_fields(t.crop),
             "z_root_mm": _f32(record_root_depth_mm(rec)),
             "focal": _f32(rec.focal).reshape(2),
             "princpt": _f32(rec.princpt).reshape(2),
@@ -221,6 +220,7 @@ class RootDataset(_TopDownDataset):
             "k_value": _f32(t.k_value),
             "has_depth": _f32(t.has_depth),
             "bbox": _f32(rec.bbox).reshape(4),
+            **_crop_fields(t.crop),
             "focal": _f32(rec.focal).reshape(2),
             "princpt": _f32(rec.princpt).reshape(2),
         }

@@ -24,11 +24,13 @@ from torch import nn
 from torch.utils.data import Dataset
 from torchvision.ops import nms
 
+from posenet3d.crop import crop_affine, invert_affine
 from posenet3d.datasets.base import DatasetError, require_field
 from posenet3d.detection.decode import decode
 from posenet3d.detection.model import COCO_FLIP_PAIRS, NUM_KEYPOINTS
 from posenet3d.detection.targets import build_ctdet_targets, build_multi_pose_targets
-from posenet3d.geometry import apply_affine, crop_affine
+from posenet3d.geometry import apply_affine
+from posenet3d.media import MediaError, read_image
 
 COCO_MEAN_BGR = (0.40789654, 0.44719302, 0.47026115)
 COCO_STD_BGR = (0.28863828, 0.27408164, 0.27809835)
@@ -82,8 +84,9 @@ class ImageMeta:
     output_size: tuple[int, int]
 
     def output_to_image(self) -> np.ndarray:
-        """2×3 affine from output-map pixels to image pixels."""
-        return letterbox_affine(self.center, self.scale, self.output_size, inverse=True)
+        """2×3 affine from output-map pixels to image pixels: the exact inverse of the image → output affine the
+        training targets are mapped with."""
+        return invert_affine(letterbox_affine(self.center, self.scale, self.output_size))
 
 
 def prepare_image(img_bgr: np.ndarray, input_size: int | Sequence[int] = INPUT_SIZE,
@@ -275,9 +278,10 @@ class CocoPersonDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         e = self.entries[index]
-        img = cv2.imread(str(e.path), cv2.IMREAD_COLOR)
-        if img is None:
-            raise DatasetError(f"{self.ann_file}: image {e.path} (id {e.img_id}) cannot be read")
+        try:
+            img = read_image(e.path)
+        except MediaError as exc:
+            raise DatasetError(f"{self.ann_file}: image id {e.img_id}: {exc}") from None
         h, w = img.shape[:2]
         rng = self._rng(index) if self.augment is not None else None
         c, s, flipped = sample_affine(w, h, rng, self.augment)

@@ -7,10 +7,16 @@ metric functions of :mod:`posenet3d.metrics` (mm in, numbers out).
 * :mod:`.report` — plain-text tables, ``output/result/<name>.json`` and prediction HDF5, written atomically.
 """
 from posenet3d.evaluation.human36m import ACTION_NAMES, evaluate_human36m
-from posenet3d.evaluation.mupots import (MUPOTS_PCK_JOINTS, evaluate_mupots, mat_key, read_mupots_mat,
-                                         write_mupots_mat)
-from posenet3d.evaluation.report import (atomic_path, format_results, format_table, read_predictions_h5,
-                                         write_json, write_predictions_h5, write_result_json)
+from posenet3d.evaluation.mupots import MUPOTS_PCK_JOINTS, evaluate_mupots, mat_key, read_mupots_mat, write_mupots_mat
+from posenet3d.evaluation.report import (
+                                         atomic_path,
+                                         format_results,
+                                         format_table,
+                                         read_predictions_h5,
+                                         write_json,
+                                         write_predictions_h5,
+                                         write_result_json,
+)
 from posenet3d.evaluation.rootnet import evaluate_roots, read_bbox_root_json, write_bbox_root_json
 
 __all__ = [

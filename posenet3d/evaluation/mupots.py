@@ -35,7 +35,7 @@ import numpy as np
 import scipy.io
 
 from posenet3d.evaluation.base import TestSetEvaluator
-from posenet3d.evaluation.report import atomic_path
+from posenet3d.fileio import atomic_path
 from posenet3d.metrics import (
     AUC_THRESHOLDS_MM,
     MUPOTS_MATCHING_JOINTS,

@@ -7,40 +7,19 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 
+from posenet3d.fileio import atomic_path
+
 DEFAULT_RESULT_DIR = Path("output") / "result"
 
 _SCALAR = (int, float, str, bool, np.integer, np.floating, np.bool_, type(None))
-
-
-# --------------------------------------------------------------------------------------------- atomic writes
-@contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success it replaces ``path``, on error it is removed.
-
-    The parent folder is created if needed. Use: ``with atomic_path(p) as tmp: write(tmp)``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def to_jsonable(obj: Any) -> Any:

@@ -7,7 +7,8 @@ Layout under ``out_dir``::
     train/data/MuCo-3DHP.json                     file_name relative to train/data ("images/000000.jpg")
     train/data/images/{index:06d}.jpg
     train/coco_person_keypoints.json              file_name relative to train/data
-    test/data/MuPoTS-3D.json                      file_name relative to test/data/MultiPersonTestSet ("TS1/img_000000.jpg")
+    test/data/MuPoTS-3D.json                      file_name relative to test/data/MultiPersonTestSet
+                                                  ("TS1/img_000000.jpg")
     test/data/MultiPersonTestSet/TS{n}/img_{frame:06d}.jpg
     test/coco_person_keypoints.json               file_name relative to test/data ("MultiPersonTestSet/TS1/...")
 
@@ -19,9 +20,7 @@ split's MuCo/MuPoTS file and its COCO file.
 """
 from __future__ import annotations
 
-import json
 import multiprocessing
-import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -29,6 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..fileio import write_bytes_atomic, write_json_atomic
 from ..skeletons import MUPOTS
 from .background import render_background
 from .scene import (
@@ -71,33 +71,12 @@ def test_sequence(index: int, num_test: int) -> tuple[int, int]:
     return s + 1, index - first
 
 
-def write_json_atomic(path: Path, obj) -> None:
-    """Write compact JSON to ``path`` through a temporary file and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, separators=(",", ":"))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def write_jpeg_atomic(path: Path, image_bgr: np.ndarray, quality: int = JPEG_QUALITY) -> None:
     """Encode ``image_bgr`` as JPEG and write it through a temporary file and ``os.replace``."""
     ok, buf = cv2.imencode(".jpg", image_bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
         raise RuntimeError(f"could not encode {path} as JPEG")
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_bytes(buf.tobytes())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    write_bytes_atomic(path, buf.tobytes())
 
 
 def _r(a, nd: int) -> list:

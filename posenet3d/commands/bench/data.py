@@ -20,7 +20,6 @@ Examples:
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
@@ -38,6 +37,7 @@ from posenet3d.datasets.base import DatasetError
 from posenet3d.datasets.muco import MuCo
 from posenet3d.datasets.topdown import TopDownCodec
 from posenet3d.datasets.torch_dataset import PoseDataset, read_image_bgr
+from posenet3d.fileio import write_json_atomic
 from posenet3d.geometry import bbox_from_joints, cam2pixel
 from posenet3d.posenet.model import build_posenet, posenet_loss
 from posenet3d.skeletons import MUCO
@@ -73,9 +73,7 @@ def write_muco_fixture(root: Path, n_images: int, width: int, height: int, seed:
         cv2.imwrite(str(root / "data" / name), img, [cv2.IMWRITE_JPEG_QUALITY, 90])
         images.append({"id": i, "file_name": name, "width": width, "height": height, "f": f.tolist(),
                        "c": c.tolist()})
-    tmp = root / "data" / "MuCo-3DHP.json.tmp"
-    tmp.write_text(json.dumps({"images": images, "annotations": anns}))
-    os.replace(tmp, root / "data" / "MuCo-3DHP.json")
+    write_json_atomic(root / "data" / "MuCo-3DHP.json", {"images": images, "annotations": anns})
     return root
 
 
@@ -216,8 +214,5 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         results["ratio"] = {w: r / rate for w, r in results["loader_samples_per_s"].items()}
 
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        tmp_json = args.json.with_name(args.json.name + ".tmp")
-        tmp_json.write_text(json.dumps(results, indent=1))
-        os.replace(tmp_json, args.json)
+        write_json_atomic(args.json, results, indent=1)
     return 0
