@@ -272,8 +272,7 @@ def test_huge_image_runs_without_copying_it(tmp_path):
     # a fresh process: ru_maxrss is a process-wide peak, so an earlier test's peak would hide this one's
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
     out = subprocess.run([sys.executable, "-c", _HUGE_IMAGE_CHILD], env=env, capture_output=True, text=True,
-                         check=False,
-                         timeout=600, cwd=tmp_path)
+                         check=False, timeout=600, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     n, x, y, w, h, grown_mb = (float(v) for v in out.stdout.split())
     assert n == 1
@@ -346,9 +345,8 @@ def test_bundle_round_trip_fp16(nets, tmp_path):
         Estimator.from_bundle(folder)
     # a network that does not fit its config is refused before anything is written
     with pytest.raises(CheckpointError, match="posenet network does not fit"):
-        save_bundle(tmp_path / "other", {"detector": DET_CFG, "rootnet": ROOT_CFG,
-                                             "posenet": dataclasses.replace(POSE_CFG, depth_dim=4)},
-                {"detector": det, "rootnet": root, "posenet": pose})
+        cfgs = {"detector": DET_CFG, "rootnet": ROOT_CFG, "posenet": dataclasses.replace(POSE_CFG, depth_dim=4)}
+        save_bundle(tmp_path / "other", cfgs, {"detector": det, "rootnet": root, "posenet": pose})
     assert not (tmp_path / "other").exists()
 
 
