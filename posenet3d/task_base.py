@@ -9,11 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from .config import Config, ConfigError
+from .crop import CropRecord, stack_records
 from .datasets.registry import build_dataset, get_evaluator
 from .nets.backbone import ResNetBackbone
 
@@ -74,6 +76,16 @@ def test_evaluator(cfg: Config, gt_adapter):
 
 def test_loader(dataset: Dataset, cfg: Config) -> DataLoader:
     return DataLoader(dataset, batch_size=cfg.test.batch_size, shuffle=False, num_workers=cfg.data.num_workers)
+
+
+def crop_records(records, batches: list[dict]) -> CropRecord:
+    """The crop record of every test sample, in order: the exact affines the crops were cut with (from the
+    batches) and the records' crop boxes (float64, as the reference's decoding reads them)."""
+    if not batches:
+        return stack_records([])
+    return CropRecord(np.array([r.bbox for r in records], dtype=np.float64).reshape(-1, 4),
+                      torch.cat([b["crop_affine"] for b in batches]).numpy(),
+                      torch.cat([b["crop_inverse"] for b in batches]).numpy())
 
 
 def result_dir(cfg: Config) -> Path:

@@ -53,13 +53,15 @@ class RootNetTask:
         codec = self.codec(cfg)
         adapter, gt_adapter = task_base.test_adapters(cfg, bbox_file=cfg.data.bbox_file or None)
         records = adapter.records
-        outs = []
+        outs, crops = [], []
         with torch.no_grad():
             for batch in task_base.test_loader(RootDataset(records, codec, train=False), cfg):
                 outs.append(model(batch["img"].to(device), batch["k_value"].to(device)).cpu())
+                crops.append(batch)
         out = torch.cat(outs).numpy() if outs else np.zeros((0, 3))
         bbox = np.array([r.bbox for r in records]).reshape(-1, 4)
-        dec = codec.decode_root(out, bbox, np.array([r.focal for r in records]).reshape(-1, 2),
+        dec = codec.decode_root(out, task_base.crop_records(records, crops),
+                                np.array([r.focal for r in records]).reshape(-1, 2),
                                 np.array([r.princpt for r in records]).reshape(-1, 2))
         root_cam = dec.joints_cam_mm
         out_dir = task_base.result_dir(cfg)

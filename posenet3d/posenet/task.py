@@ -57,16 +57,17 @@ class PoseNetTask:
         adapter, gt_adapter = task_base.test_adapters(cfg, bbox_root_file=cfg.data.bbox_root_file or None)
         records = adapter.records
         dataset = PoseDataset(records, js, codec, train=False)
-        coords = []
+        coords, crops = [], []
         for batch in task_base.test_loader(dataset, cfg):
             coords.append(predict(model, batch["img"].to(device), js.flip_pairs if cfg.test.flip_test else None,
                                   codec.output_shape[1]).cpu())
+            crops.append(batch)
         coord_hm = torch.cat(coords).numpy() if coords else np.zeros((0, js.joint_num, 3))
         bbox = np.array([r.bbox for r in records]).reshape(-1, 4)
         z_root = np.array([float(r.root_cam[2]) if r.root_cam is not None else np.nan for r in records])
         focal = np.array([r.focal for r in records]).reshape(-1, 2)
         princpt = np.array([r.princpt for r in records]).reshape(-1, 2)
-        dec = codec.decode_pose(coord_hm, bbox, z_root, focal, princpt)
+        dec = codec.decode_pose(coord_hm, task_base.crop_records(records, crops), z_root, focal, princpt)
         test_js = adapter.joint_set
         pred_img, _ = map_joints(js, test_js, dec.joints_img)
         pred_cam, _ = map_joints(js, test_js, dec.joints_cam_mm)
