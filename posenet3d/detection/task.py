@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import torch
 from torch import nn
 
@@ -13,6 +12,7 @@ from posenet3d.detection.loss import CenterNetLoss
 from posenet3d.detection.model import CenterNet, ctdet_heads, multi_pose_heads
 from posenet3d.evaluation.detection import evaluate_person_ap, write_detection_json
 from posenet3d.evaluation.report import write_result_json
+from posenet3d.media import MediaError, read_image
 
 from .pipeline import CocoPersonDataset, detect_people, read_coco_person_json
 
@@ -53,8 +53,9 @@ class CenterNetTask:
         for start in range(0, len(entries), bs):
             chunk, images = [], []
             for e in entries[start:start + bs]:
-                img = cv2.imread(str(e.path), cv2.IMREAD_COLOR)
-                if img is None:
+                try:
+                    img = read_image(e.path)
+                except MediaError:
                     unreadable.append(str(e.path))
                     continue
                 chunk.append(e)
