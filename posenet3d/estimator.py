@@ -56,7 +56,7 @@ from .detection.pipeline import detect_people
 from .geometry import k_value
 from .media import MediaError, read_image, to_bgr
 from .pose_nms import pose_nms as parametric_pose_nms
-from .posenet.model import flip_merge
+from .posenet.model import predict
 from .preprocess import normalize_patch
 from .results import STAGES, EstimateResult, Person
 from .skeletons import JointSet, get_joint_set
@@ -260,28 +260,22 @@ class Estimator:
                 outs.append(self.rootnet(x[sl].to(self.device), k[sl].to(self.device)).float().cpu())
         return torch.cat(outs).numpy() if outs else np.zeros((0, 3), dtype=np.float32)
 
-    def run_posenet(self, x: torch.Tensor, per_crop: bool = False) -> np.ndarray:
-        """PoseNet on crops ``(N, 3, H, W)`` → ``(N, J, 3)`` heatmap units. With ``flip_test`` each batch holds the
-        crops followed by their mirrors, merged by :func:`flip_merge`. ``per_crop`` runs every crop and every
-        mirror in its own call (the reference's way; for comparison)."""
-        width_hm = self.pose_codec.output_shape[1]
-        pairs = self.joint_set.flip_pairs
-        outs = []
+    def run_posenet(self, x: torch.Tensor, per_crop: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """PoseNet on crops ``(N, 3, H, W)`` → (``(N, J, 3)`` heatmap units, ``(N, J)`` joint confidences 0..1)
+        through :func:`posenet3d.posenet.model.predict` (with ``flip_test`` the mirrored crops run in the same
+        batch). ``per_crop`` runs one crop (and its mirror) per call, for comparison."""
+        pairs = self.joint_set.flip_pairs if self.flip_test else None
+        coords, confs = [], []
         with torch.inference_mode():
             for sl in self._chunks(len(x), 1 if per_crop else self.batch_size):
-                xb = x[sl].to(self.device)
-                if not self.flip_test:
-                    outs.append(self.posenet(xb).float().cpu())
-                    continue
-                mirrored = xb.flip(3)
-                if per_crop:
-                    a, b = self.posenet(xb), self.posenet(mirrored)
-                else:
-                    out = self.posenet(torch.cat([xb, mirrored]))
-                    a, b = out[:len(xb)], out[len(xb):]
-                outs.append(flip_merge(a.float(), b.float(), pairs, width_hm).cpu())
+                c, conf = predict(self.posenet, x[sl].to(self.device), pairs, self.pose_codec.output_shape[1],
+                                  return_confidence=True)
+                coords.append(c.float().cpu())
+                confs.append(conf.float().cpu())
         j = self.joint_set.joint_num
-        return torch.cat(outs).numpy() if outs else np.zeros((0, j, 3), dtype=np.float32)
+        if not coords:
+            return np.zeros((0, j, 3), dtype=np.float32), np.zeros((0, j), dtype=np.float32)
+        return torch.cat(coords).numpy(), torch.cat(confs).numpy()
 
     # ---------------------------------------------------------------------------------------- public
     def estimate(self, image: np.ndarray | str | os.PathLike, intrinsics=None, focal=None) -> EstimateResult:
@@ -341,7 +335,7 @@ class Estimator:
         root_out = self.run_rootnet(x_root, k, per_crop)
         timings["rootnet"] = (time.perf_counter() - t) * 1000.0
         t = time.perf_counter()
-        coord_hm = self.run_posenet(x_pose, per_crop)
+        coord_hm, joint_conf = self.run_posenet(x_pose, per_crop)
         timings["posenet"] = (time.perf_counter() - t) * 1000.0
 
         t = time.perf_counter()
@@ -353,7 +347,7 @@ class Estimator:
             order = kept[np.argsort(-scores[kept], kind="stable")]
         people = [Person(bbox=boxes[i].copy(), score=float(scores[i]), root_cam_mm=root.joints_cam_mm[i].copy(),
                          joints_cam_mm=pose.joints_cam_mm[i].copy(), joints_2d_px=pose.joints_img[i, :, :2].copy(),
-                         crop_box=cboxes[i].copy()) for i in order]
+                         crop_box=cboxes[i].copy(), joint_conf=joint_conf[i].copy()) for i in order]
         timings["decode"] = (time.perf_counter() - t) * 1000.0
         timings["total"] = (time.perf_counter() - t0) * 1000.0
         return EstimateResult(people, self.joint_names, self.skeleton, intr, (w, h), timings)

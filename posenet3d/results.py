@@ -30,7 +30,9 @@ def _plain(a, digits: int = 3):
 class Person:
     """One person: ``bbox`` (4,) detector box ``[x, y, w, h]`` px, ``score`` (detector, 0..1), ``root_cam_mm``
     (3,) RootNet's root in the camera frame (mm), ``joints_cam_mm`` (J, 3) absolute camera-frame joints (mm),
-    ``joints_2d_px`` (J, 2) image px, ``crop_box`` (4,) the processed (square, ×1.25) box the crops came from."""
+    ``joints_2d_px`` (J, 2) image px, ``crop_box`` (4,) the processed (square, ×1.25) box the crops came from,
+    ``joint_conf`` (J,) each joint's confidence 0..1 — the probability mass of its volumetric heatmap within ±2
+    cells/bins of the estimate (:func:`posenet3d.nets.heads.mass_near`) — and ``pose_score``, their mean."""
 
     bbox: np.ndarray
     score: float
@@ -38,11 +40,20 @@ class Person:
     joints_cam_mm: np.ndarray
     joints_2d_px: np.ndarray
     crop_box: np.ndarray
+    joint_conf: np.ndarray | None = None
+
+    @property
+    def pose_score(self) -> float | None:
+        """The mean joint confidence (0..1), or None without confidences."""
+        return None if self.joint_conf is None else float(np.mean(self.joint_conf))
 
     def to_dict(self) -> dict:
-        return {"bbox": _plain(self.bbox, 2), "score": round(float(self.score), 4),
-                "root_cam_mm": _plain(self.root_cam_mm), "joints_cam_mm": _plain(self.joints_cam_mm),
-                "joints_2d_px": _plain(self.joints_2d_px)}
+        out = {"bbox": _plain(self.bbox, 2), "score": round(float(self.score), 4),
+               "root_cam_mm": _plain(self.root_cam_mm), "joints_cam_mm": _plain(self.joints_cam_mm),
+               "joints_2d_px": _plain(self.joints_2d_px)}
+        if self.joint_conf is not None:
+            out.update(joint_conf=_plain(self.joint_conf, 4), pose_score=round(float(self.pose_score), 4))
+        return out
 
 
 UNITS = {
@@ -51,6 +62,8 @@ UNITS = {
     "root_cam_mm": "mm, camera frame (x right, y down, z forward); RootNet's root joint",
     "joints_cam_mm": "mm, camera frame (x right, y down, z forward), absolute; J x 3 in joint_names order",
     "joints_2d_px": "px, input image (u right, v down); J x 2 in joint_names order",
+    "joint_conf": "0..1 per joint: probability mass of its heatmap within 2 cells/bins of the estimate",
+    "pose_score": "0..1: mean of joint_conf",
     "intrinsics": "px",
     "image_size": "px",
     "timings_ms": "milliseconds",

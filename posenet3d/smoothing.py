@@ -42,7 +42,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.signal import savgol_filter
 
 SMOOTH_MODES = ("online", "offline", "none")
 
@@ -214,6 +213,8 @@ def smooth_offline(x: np.ndarray, fps: float = 25.0, window_s: float = 0.4, poly
     window uses the longest odd window that fits; one of ``polyorder + 1`` frames or fewer is left as it is.
     NaN rows stay NaN. Returns a new array.
     """
+    from scipy.signal import savgol_filter  # here: the config (imported by the API) stays light
+
     a = np.asarray(x, dtype=np.float64)
     out = a.copy()
     if a.shape[0] == 0:

@@ -44,7 +44,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 #: Cost given to refused pairs before the assignment; any real cost is ≤ the sum of the weights, far below.
 _REFUSED = 1e6
@@ -227,6 +226,8 @@ class Tracker:
         if not tracks or not free:
             return []
         cost = self.cost_matrix(tracks, t, people)[:, free]
+        from scipy.optimize import linear_sum_assignment  # here: the config (imported by the API) stays light
+
         rows, cols = linear_sum_assignment(np.where(np.isfinite(cost), cost, _REFUSED))
         return [(tracks[r], free[c]) for r, c in zip(rows, cols) if np.isfinite(cost[r, c])]
 

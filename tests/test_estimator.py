@@ -132,7 +132,11 @@ def test_result_schema_units_and_joint_names(nets):
     d = json.loads(json.dumps(res.to_dict(), allow_nan=False))
     assert set(d) == {"units", "image_size", "intrinsics", "people", "joint_names", "skeleton", "timings_ms"}
     assert "mm" in d["units"]["joints_cam_mm"] and "px" in d["units"]["joints_2d_px"]
-    assert set(d["people"][0]) == {"bbox", "score", "root_cam_mm", "joints_cam_mm", "joints_2d_px"}
+    assert set(d["people"][0]) == {"bbox", "score", "root_cam_mm", "joints_cam_mm", "joints_2d_px", "joint_conf",
+                                   "pose_score"}
+    conf = np.asarray(d["people"][0]["joint_conf"])
+    assert conf.shape == (21,) and np.all((conf >= 0) & (conf <= 1))
+    assert d["people"][0]["pose_score"] == pytest.approx(conf.mean(), abs=1e-3)
     assert np.asarray(d["people"][0]["joints_cam_mm"]).shape == (21, 3)
     assert d["intrinsics"]["fx"] == 1500.0 and np.asarray(d["intrinsics"]["K"]).shape == (3, 3)
 
