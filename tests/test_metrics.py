@@ -229,3 +229,15 @@ def test_match_roots_greedy_closest_first_within_radius():
     assert sorted(match_roots(pred, gt, 2000.0 + 1e-6)) == [(0, 1), (2, 0), (3, 2)]
     assert match_roots(pred, gt, 50.0) == []  # strict <
     assert match_roots(np.zeros((0, 3)), gt, 250.0) == []
+
+
+def test_error_by_confidence_groups_equal_counts_lowest_first():
+    from posenet3d.metrics import error_by_confidence
+    conf = np.array([0.9, 0.1, 0.5, 0.2, 0.8, 0.3, np.nan])
+    err = np.array([10.0, 100.0, 50.0, 90.0, 20.0, 70.0, 5.0])
+    rows = error_by_confidence(err, conf, bins=3)
+    assert [r["count"] for r in rows] == [2, 2, 2]  # the NaN pair is dropped
+    assert [r["mean_err_mm"] for r in rows] == [95.0, 60.0, 15.0]
+    assert rows[0]["conf_low"] == 0.1 and rows[-1]["conf_high"] == 0.9
+    with pytest.raises(ValueError, match="3 errors but 2 confidences"):
+        error_by_confidence(np.zeros(3), np.zeros(2))

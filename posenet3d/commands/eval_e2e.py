@@ -7,8 +7,9 @@ Reads a MuPoTS-3D-layout test set (``data/MuPoTS`` or the synthetic world's ``te
 pipeline on every image with its own intrinsics (detector → RootNet → PoseNet, no ground truth used), and
 matches predicted to annotated people one-to-one by 3D root distance (greedy, closest first). Per matching radius
 it prints recall (matched / annotated), precision (matched / predicted), the MRPE of the matched people and their
-root-relative MPJPE over the joints both skeletons have (mm, camera frame). ``--out FILE`` also writes the table
-as JSON (atomically).
+root-relative MPJPE over the joints both skeletons have (mm, camera frame); then the matched joints' error per
+decile of their confidence (:attr:`posenet3d.results.Person.joint_conf`): a useful confidence gives errors that
+fall as it rises. ``--out FILE`` also writes the tables as JSON (atomically).
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from posenet3d.datasets.base import DatasetError
 from posenet3d.datasets.registry import build_dataset
 from posenet3d.estimator import Estimator, EstimatorError
 from posenet3d.evaluation.report import write_result_json
-from posenet3d.metrics import match_roots
+from posenet3d.metrics import error_by_confidence, match_roots
 from posenet3d.skeletons import get_joint_set
 
 
@@ -47,59 +48,93 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     except (EstimatorError, CheckpointError, DatasetError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    ev = _Evaluation(est, records, sorted(args.radii))
     by_image: dict[str, list] = defaultdict(list)
     for r in records:
         by_image[r.img_path].append(r)
     images = sorted(by_image)[:args.num]
-    gt_set = get_joint_set(records[0].joint_set)
-    names = est.joint_names
-    common = [n for n in gt_set.joints_name if n in names]
-    gi = [gt_set.joints_name.index(n) for n in common]
-    pi = [names.index(n) for n in common]
-    g_root, p_root = gt_set.root_idx, names.index(gt_set.joints_name[gt_set.root_idx])
-    stats = {r: {"matched": 0, "root_err": [], "mpjpe": []} for r in args.radii}
-    annotated = predicted = 0
-    failed = []
     for path in tqdm(images, desc="images", disable=not sys.stderr.isatty()):
-        recs = by_image[path]
-        r0 = recs[0]
-        try:
-            result = est.estimate(path, intrinsics=(*r0.focal, *r0.princpt))
-        except (EstimatorError, OSError, ValueError) as exc:
-            failed.append(f"{path}: {exc}")
-            print(f"warning: {path}: {exc}", file=sys.stderr)
-            continue
-        gt_root = np.array([r.root_cam for r in recs], dtype=np.float64)
-        pred_root = np.array([q.root_cam_mm for q in result.people], dtype=np.float64).reshape(-1, 3)
-        annotated += len(recs)
-        predicted += len(pred_root)
-        for radius in args.radii:
-            for i, j in match_roots(pred_root, gt_root, radius):
-                pj = np.asarray(result.people[i].joints_cam_mm, dtype=np.float64)
-                gj = np.asarray(recs[j].joints_cam, dtype=np.float64)
-                rel_p, rel_g = pj[pi] - pj[p_root], gj[gi] - gj[g_root]
-                s = stats[radius]
-                s["matched"] += 1
-                s["root_err"].append(float(np.linalg.norm(pred_root[i] - gt_root[j])))
-                s["mpjpe"].append(float(np.linalg.norm(rel_p - rel_g, axis=1).mean()))
-    rows = []
-    for radius, s in stats.items():
-        rows.append({"radius_mm": radius, "recall_percent": 100.0 * s["matched"] / max(annotated, 1),
-                     "precision_percent": 100.0 * s["matched"] / max(predicted, 1),
-                     "mrpe_matched_mm": float(np.mean(s["root_err"])) if s["root_err"] else None,
-                     "mpjpe_matched_mm": float(np.mean(s["mpjpe"])) if s["mpjpe"] else None})
-    print(f"{len(images) - len(failed)} images, {annotated} annotated people, {predicted} predicted "
-          f"({args.model_dir} on {args.data}; joints compared: {len(common)})")
-    print("radius mm  recall %  precision %  MRPE matched mm  MPJPE matched mm")
-    def fmt(v: float | None) -> str:
-        return "-" if v is None else f"{v:.1f}"
-
-    for row in rows:
-        print(f"{row['radius_mm']:9.0f}  {row['recall_percent']:8.1f}  {row['precision_percent']:11.1f}  "
-              f"{fmt(row['mrpe_matched_mm']):>15}  {fmt(row['mpjpe_matched_mm']):>16}")
+        ev.add_image(path, by_image[path])
+    rows = ev.rows()
+    print(f"{len(images) - len(ev.failed)} images, {ev.annotated} annotated people, {ev.predicted} predicted "
+          f"({args.model_dir} on {args.data}; joints compared: {len(ev.common)})")
+    _print_rows(rows)
+    deciles = error_by_confidence(np.array(ev.joint_err), np.array(ev.joint_conf))
+    _print_deciles(deciles, max(args.radii))
     if args.out:
         out = Path(args.out)
         write_result_json({"model_dir": args.model_dir, "data": args.data, "images": len(images),
-                           "failed": failed, "annotated": annotated, "predicted": predicted,
-                           "joints_compared": common, "by_radius": rows}, out.stem, out.parent)
-    return 1 if failed else 0
+                           "failed": ev.failed, "annotated": ev.annotated, "predicted": ev.predicted,
+                           "joints_compared": ev.common, "by_radius": rows, "error_by_joint_confidence": deciles},
+                          out.stem, out.parent)
+    return 1 if ev.failed else 0
+
+
+class _Evaluation:
+    """Running counts of one end-to-end evaluation: matches per radius, and each matched joint's root-relative
+    error (mm) with its confidence at the largest radius."""
+
+    def __init__(self, est: Estimator, records: list, radii: list[float]) -> None:
+        self.est, self.radii = est, radii
+        gt_set, names = get_joint_set(records[0].joint_set), est.joint_names
+        self.common = [n for n in gt_set.joints_name if n in names]
+        self.gi = [gt_set.joints_name.index(n) for n in self.common]
+        self.pi = [names.index(n) for n in self.common]
+        self.g_root, self.p_root = gt_set.root_idx, names.index(gt_set.joints_name[gt_set.root_idx])
+        self.stats = {r: {"matched": 0, "root_err": [], "mpjpe": []} for r in radii}
+        self.annotated = self.predicted = 0
+        self.failed: list[str] = []
+        self.joint_err: list[float] = []
+        self.joint_conf: list[float] = []
+
+    def add_image(self, path: str, recs: list) -> None:
+        r0 = recs[0]
+        try:
+            result = self.est.estimate(path, intrinsics=(*r0.focal, *r0.princpt))
+        except (EstimatorError, OSError, ValueError) as exc:
+            self.failed.append(f"{path}: {exc}")
+            print(f"warning: {path}: {exc}", file=sys.stderr)
+            return
+        gt_root = np.array([r.root_cam for r in recs], dtype=np.float64)
+        pred_root = np.array([q.root_cam_mm for q in result.people], dtype=np.float64).reshape(-1, 3)
+        self.annotated += len(recs)
+        self.predicted += len(pred_root)
+        for radius in self.radii:
+            for i, j in match_roots(pred_root, gt_root, radius):
+                person = result.people[i]
+                pj = np.asarray(person.joints_cam_mm, dtype=np.float64)
+                gj = np.asarray(recs[j].joints_cam, dtype=np.float64)
+                err = np.linalg.norm((pj[self.pi] - pj[self.p_root]) - (gj[self.gi] - gj[self.g_root]), axis=1)
+                s = self.stats[radius]
+                s["matched"] += 1
+                s["root_err"].append(float(np.linalg.norm(pred_root[i] - gt_root[j])))
+                s["mpjpe"].append(float(err.mean()))
+                if radius == self.radii[-1] and person.joint_conf is not None:
+                    self.joint_err.extend(err.tolist())
+                    self.joint_conf.extend(np.asarray(person.joint_conf)[self.pi].tolist())
+
+    def rows(self) -> list[dict]:
+        return [{"radius_mm": radius, "recall_percent": 100.0 * s["matched"] / max(self.annotated, 1),
+                 "precision_percent": 100.0 * s["matched"] / max(self.predicted, 1),
+                 "mrpe_matched_mm": float(np.mean(s["root_err"])) if s["root_err"] else None,
+                 "mpjpe_matched_mm": float(np.mean(s["mpjpe"])) if s["mpjpe"] else None}
+                for radius, s in self.stats.items()]
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1f}"
+
+
+def _print_rows(rows: list[dict]) -> None:
+    print("radius mm  recall %  precision %  MRPE matched mm  MPJPE matched mm")
+    for row in rows:
+        print(f"{row['radius_mm']:9.0f}  {row['recall_percent']:8.1f}  {row['precision_percent']:11.1f}  "
+              f"{_fmt(row['mrpe_matched_mm']):>15}  {_fmt(row['mpjpe_matched_mm']):>16}")
+
+
+def _print_deciles(deciles: list[dict], radius: float) -> None:
+    print(f"root-relative joint error by joint confidence decile (people matched within {radius:.0f} mm):")
+    print("confidence range  joints  mean mm  median mm")
+    for d in deciles:
+        print(f"{d['conf_low']:.3f}-{d['conf_high']:.3f}  {d['count']:6d}  {d['mean_err_mm']:7.1f}  "
+              f"{d['median_err_mm']:9.1f}")

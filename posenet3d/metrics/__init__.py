@@ -15,9 +15,11 @@ One module per idea, every name re-exported here:
   and RootNet's AP_root at 250 mm with its quirks reproduced.
 * :mod:`~posenet3d.metrics.mupots` — the official MuPoTS-3D greedy 2D identity matching and the bone-length
   rescaling to ground truth.
+* :mod:`~posenet3d.metrics.confidence` — errors grouped by confidence quantile.
 """
 from __future__ import annotations
 
+from .confidence import error_by_confidence
 from .mupots import (
     MPI17_BONE_PARENTS,
     MPI17_SAFE_TRAVERSAL,
@@ -38,6 +40,7 @@ from .roots import (
 
 __all__ = [
     "ALIGNMENTS", "AUC_THRESHOLDS_MM", "MPI17_BONE_PARENTS", "MPI17_SAFE_TRAVERSAL", "MUPOTS_MATCHING_JOINTS",
-    "ap_root", "ap_root_ranked", "auc3d", "joint_errors", "match_poses_2d", "match_roots", "mean_error", "mpjpe",
-    "mrpe", "pck3d", "procrustes_align", "rescale_to_gt_bone_lengths", "size_blind_roots", "within_threshold",
+    "ap_root", "ap_root_ranked", "auc3d", "error_by_confidence", "joint_errors", "match_poses_2d", "match_roots",
+    "mean_error", "mpjpe", "mrpe", "pck3d", "procrustes_align", "rescale_to_gt_bone_lengths", "size_blind_roots",
+    "within_threshold",
 ]
