@@ -81,35 +81,14 @@ def mot_metrics(gt_ids: Sequence[Sequence[int]], gt_roots_mm: Sequence[np.ndarra
         for a, b in zip(*np.nonzero(ok)):
             key = (int(oi[a]), int(hi[b]))
             pair_frames[key] = pair_frames.get(key, 0) + 1
-        o_done = np.zeros(len(oi), dtype=bool)
-        h_done = np.zeros(len(hi), dtype=bool)
-        pairs: list[tuple[int, int]] = []
-        # 1. carry established correspondences forward
-        for a, o in enumerate(oi):
-            prev = last_match.get(int(o))
-            if prev is None:
-                continue
-            b = np.flatnonzero((hi == prev) & ~h_done)
-            if len(b) and ok[a, b[0]]:
-                o_done[a], h_done[b[0]] = True, True
-                pairs.append((a, int(b[0])))
-        # 2. optimal assignment of the rest
-        ra, rb = np.flatnonzero(~o_done), np.flatnonzero(~h_done)
-        if len(ra) and len(rb):
-            sub = np.where(ok[np.ix_(ra, rb)], d[np.ix_(ra, rb)], _FAR)
-            for x, y in zip(*linear_sum_assignment(sub)):
-                if sub[x, y] < _FAR:
-                    a, b = int(ra[x]), int(rb[y])
-                    prev = last_match.get(int(oi[a]))
-                    sw += prev is not None and prev != int(hi[b])
-                    o_done[a], h_done[b] = True, True
-                    pairs.append((a, b))
+        pairs, switches = _match_frame(oi, hi, d, ok, last_match)
         for a, b in pairs:
             last_match[int(oi[a])] = int(hi[b])
             dist_sum += float(d[a, b])
+        sw += switches
         matches += len(pairs)
-        fn += int((~o_done).sum())
-        fp += int((~h_done).sum())
+        fn += len(oi) - len(pairs)
+        fp += len(hi) - len(pairs)
 
     num_gt = sum(len(i) for i, _ in gt)
     num_pred = sum(len(i) for i, _ in pr)
@@ -126,6 +105,35 @@ def mot_metrics(gt_ids: Sequence[Sequence[int]], gt_roots_mm: Sequence[np.ndarra
         "num_gt": num_gt, "num_pred": num_pred, "idtp": idtp, "idfp": num_pred - idtp, "idfn": num_gt - idtp,
         "num_frames": len(gt),
     }
+
+
+def _match_frame(oi: np.ndarray, hi: np.ndarray, d: np.ndarray, ok: np.ndarray, last_match: dict[int, int]
+                 ) -> tuple[list[tuple[int, int]], int]:
+    """One frame's (ground-truth index, prediction index) pairs and its id switches: established correspondences
+    still within the threshold are carried forward, the rest assigned optimally by distance (mm)."""
+    o_done = np.zeros(len(oi), dtype=bool)
+    h_done = np.zeros(len(hi), dtype=bool)
+    pairs: list[tuple[int, int]] = []
+    for a, o in enumerate(oi):  # 1. carry established correspondences forward
+        prev = last_match.get(int(o))
+        if prev is None:
+            continue
+        b = np.flatnonzero((hi == prev) & ~h_done)
+        if len(b) and ok[a, b[0]]:
+            o_done[a], h_done[b[0]] = True, True
+            pairs.append((a, int(b[0])))
+    switches = 0
+    ra, rb = np.flatnonzero(~o_done), np.flatnonzero(~h_done)
+    if len(ra) and len(rb):  # 2. optimal assignment of the rest
+        sub = np.where(ok[np.ix_(ra, rb)], d[np.ix_(ra, rb)], _FAR)
+        for x, y in zip(*linear_sum_assignment(sub)):
+            if sub[x, y] < _FAR:
+                a, b = int(ra[x]), int(rb[y])
+                prev = last_match.get(int(oi[a]))
+                switches += prev is not None and prev != int(hi[b])
+                o_done[a], h_done[b] = True, True
+                pairs.append((a, b))
+    return pairs, switches
 
 
 def _id_true_positives(pair_frames: dict[tuple[int, int], int]) -> int:
