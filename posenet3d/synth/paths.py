@@ -14,7 +14,7 @@ the walker may stop for 0.8–2.5 s and picks a new cruise speed in :data:`CRUIS
 
 :func:`crossing_pair` builds two walkers whose lines of sight meet at a chosen time: the nearer one passes in
 front of the farther one slowly enough (relative angular speed set from their widths) that their overlap lasts
-about :func:`crossing_duration_s` (1.2 s, at least 16 frames). Near that moment both walk straight at constant
+about :func:`crossing_duration_s` (1.6 s, at least 20 frames). Near that moment both walk straight at constant
 velocity; before and after they steer like any walker (the part before is simulated backwards in time and
 reversed).
 """
@@ -158,8 +158,8 @@ def straight(xz: np.ndarray, velocity: np.ndarray, times_s: np.ndarray) -> Path:
 
 
 def crossing_duration_s(fps: float) -> float:
-    """How long (s) the crossing's central overlap is made to last: 1.2 s, and at least 16 frames."""
-    return max(1.2, 16.0 / fps)
+    """How long (s) the crossing's overlap is made to last: 1.6 s, and at least 20 frames."""
+    return max(1.6, 20.0 / fps)
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,8 @@ def _plan(seed: int, clip: int, frames: int, fps: float, size: int):
 
 def _work(task: tuple) -> dict:
     """Draw and write frames ``first..last-1`` of one clip; return per frame the present people's MuPoTS
-    annotations (without ids) and every drawn person's ``hidden_by``."""
+    annotations (without ids) and every drawn person's ``hidden_by``, and with the first frames the clip's
+    description for its tracks file (:func:`_clip_info`)."""
     seed, clip, first, last, frames, fps, size, clip_dir = task
     plan, scenery = _plan(seed, clip, frames, fps, size)
     out = {}
@@ -59,7 +60,23 @@ def _work(task: tuple) -> dict:
         anns = [(fp.person.person_id, _person_records(fp.person, MUPOTS.joint_num)[0]) for fp in people
                 if fp.present]
         out[f] = {"annotations": anns, "hidden_by": {fp.person.person_id: fp.hidden_by for fp in people}}
-    return {"clip": clip, "frames": out}
+    return {"clip": clip, "frames": out, "info": _clip_info(plan) if first == 0 else None}
+
+
+def _clip_info(plan) -> dict:
+    """What the tracks file says about a clip besides its people's frames: camera, heights, the crossing."""
+    cam, c = plan.camera, plan.crossing
+    return {"clip": clip_name(plan.clip), "seq": plan.clip, "fps": plan.fps, "num_frames": plan.frames,
+            "width": cam.width, "height": cam.height,
+            "intrinsics": [cam.focal[0], cam.focal[1], cam.princpt[0], cam.princpt[1]],
+            "camera": {"height_mm": round(cam.height_mm, 4), "pitch_deg": round(cam.pitch_deg, 6),
+                       "roll_deg": round(cam.roll_deg, 6), "pan_amp_deg": round(plan.pan_amp_deg, 6),
+                       "yaw_deg": [round(float(y), 6) for y in plan.yaw_deg]},
+            "joint_set": MUPOTS.name, "joint_names": list(MUPOTS.joints_name),
+            "heights_mm": {w.person_id: round(w.shape.height_mm, 2) for w in plan.walkers},
+            "crossing": {"near_id": plan.crossing_ids[0], "far_id": plan.crossing_ids[1],
+                         "frame": round(c.time_s * plan.fps, 3), "azimuth_deg": round(math.degrees(c.azimuth_rad), 4),
+                         "near_m": round(c.near_m, 4), "far_m": round(c.far_m, 4)}}
 
 
 def generate_video(out_dir: str | Path, num_clips: int, frames_per_clip: int = 150, fps: float = 25.0,
@@ -86,12 +103,15 @@ def generate_video(out_dir: str | Path, num_clips: int, frames_per_clip: int = 1
         tasks += [(int(seed), clip, f, min(f + CHUNK_FRAMES, frames_per_clip), int(frames_per_clip), float(fps),
                    int(size), str(clip_dir)) for f in range(0, frames_per_clip, CHUNK_FRAMES)]
     start = time.perf_counter()
-    results = _run(tasks, workers, progress, frames_per_clip * num_clips)
-    summaries = []
-    for clip in range(1, num_clips + 1):
-        frames = {f: r for res in results if res["clip"] == clip for f, r in res["frames"].items()}
-        summaries.append(_write_clip(out / "clips" / clip_name(clip), clip, frames, seed, frames_per_clip, fps,
-                                     size))
+    chunks = -(-frames_per_clip // CHUNK_FRAMES)
+    summaries, pending = [], []
+    for result in _run(tasks, workers, progress, frames_per_clip * num_clips):
+        pending.append(result)
+        if len(pending) == chunks:  # results come in task order: a clip is complete
+            clip = pending[0]["clip"]
+            frames = {f: r for res in pending for f, r in res["frames"].items()}
+            summaries.append(_write_clip(out / "clips" / clip_name(clip), pending[0]["info"], frames))
+            pending = []
     seconds = time.perf_counter() - start
     total = num_clips * frames_per_clip
     meta = {"generator": "posenet3d.synth.video", "generator_version": VIDEO_VERSION, "seed": int(seed),
@@ -113,56 +133,54 @@ def _check_args(num_clips: int, frames: int, fps: float, seed: int, size: int, w
         raise ValueError(f"generate_video: fps must be a number in 1..240 frames/s, got {fps!r}")
 
 
-def _run(tasks: list[tuple], workers: int, progress: bool, total: int) -> list[dict]:
-    """Run the work items here or in ``workers`` spawned processes; results in task order."""
+def _run(tasks: list[tuple], workers: int, progress: bool, total: int):
+    """Run the work items here or in ``workers`` spawned processes; yield their results in task order."""
     bar = None
     if progress:
         from tqdm import tqdm
         bar = tqdm(total=total, desc="synth video", unit="frame")
-    results = []
     if workers:
         with ProcessPoolExecutor(int(workers), mp_context=multiprocessing.get_context("spawn"),
                                  initializer=_init_worker) as pool:
             for r in pool.map(_work, tasks):
-                results.append(r)
                 if bar is not None:
                     bar.update(len(r["frames"]))
+                yield r
     else:
         for t in tasks:
-            results.append(_work(t))
+            r = _work(t)
             if bar is not None:
-                bar.update(len(results[-1]["frames"]))
+                bar.update(len(r["frames"]))
+            yield r
     if bar is not None:
         bar.close()
-    return results
 
 
-def _write_clip(clip_dir: Path, clip: int, frames: dict, seed: int, num_frames: int, fps: float, size: int) -> dict:
+def _write_clip(clip_dir: Path, info: dict, frames: dict) -> dict:
     """Write one clip's MuPoTS-3D file, frame links and tracks file; return its summary for ``meta.json``."""
-    plan, _ = _plan(int(seed), clip, int(num_frames), float(fps), int(size))
-    cam = plan.camera
-    intrinsic = [cam.focal[0], cam.focal[1], cam.princpt[0], cam.princpt[1]]
-    images, anns, people = [], [], {w.person_id: _empty_track(w) for w in plan.walkers}
-    for f in range(num_frames):
-        rel = f"TS{clip}/img_{f:06d}.jpg"
-        images.append({"id": f + 1, "file_name": rel, "width": cam.width, "height": cam.height,
-                       "intrinsic": intrinsic})
+    images, anns = [], []
+    people = {pid: _empty_track(pid, height) for pid, height in info["heights_mm"].items()}
+    for f in range(info["num_frames"]):
+        rel = f"TS{info['seq']}/img_{f:06d}.jpg"
+        images.append({"id": f + 1, "file_name": rel, "width": info["width"], "height": info["height"],
+                       "intrinsic": info["intrinsics"]})
         _link(Path("../../..") / "frames" / f"{f:06d}.jpg", clip_dir / "data" / TEST_IMAGE_DIR / rel)
         for pid, ann in frames[f]["annotations"]:
             anns.append({"id": len(anns) + 1, "image_id": f + 1, **ann, "is_valid": 1, "track_id": pid})
             _append(people[pid], f, ann)
     write_json_atomic(clip_dir / "data" / TEST_JSON,
                       {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "person"}]})
-    episodes = occlusion_episodes([frames[f]["hidden_by"] for f in range(num_frames)])
-    tracks = _tracks(plan, intrinsic, [people[w.person_id] for w in plan.walkers], episodes)
+    episodes = occlusion_episodes([frames[f]["hidden_by"] for f in range(info["num_frames"])])
+    tracks = {k: v for k, v in info.items() if k != "heights_mm"}
+    tracks.update({"people": list(people.values()), "occlusions": episodes})
     write_json_atomic(clip_dir / "tracks.json", tracks)
-    return {"name": clip_name(clip), "people": len(plan.walkers), "annotations": len(anns), "width": cam.width,
-            "height": cam.height, "pan_amp_deg": round(plan.pan_amp_deg, 4),
+    return {"name": info["clip"], "people": len(people), "annotations": len(anns), "width": info["width"],
+            "height": info["height"], "pan_amp_deg": info["camera"]["pan_amp_deg"],
             "longest_occlusion_frames": max((e["frames"] for e in episodes), default=0)}
 
 
-def _empty_track(walker) -> dict:
-    return {"id": walker.person_id, "height_mm": round(walker.shape.height_mm, 2), "frames": [],
+def _empty_track(person_id: int, height_mm: float) -> dict:
+    return {"id": person_id, "height_mm": height_mm, "frames": [],
             "boxes_xywh_px": [], "joints_2d_px": [], "joints_3d_cam_mm": [], "visibility": [], "area_px": []}
 
 
@@ -174,21 +192,6 @@ def _append(track: dict, frame: int, ann: dict) -> None:
     track["joints_3d_cam_mm"].append(ann["keypoints_cam"])
     track["visibility"].append(ann["keypoints_vis"])
     track["area_px"].append(ann["area"])
-
-
-def _tracks(plan, intrinsic: list, people: list[dict], episodes: list[dict]) -> dict:
-    """The tracks file's content (see the README's "Video" section)."""
-    cam, c = plan.camera, plan.crossing
-    return {"clip": clip_name(plan.clip), "seq": plan.clip, "fps": plan.fps, "num_frames": plan.frames,
-            "width": cam.width, "height": cam.height, "intrinsics": intrinsic,
-            "camera": {"height_mm": round(cam.height_mm, 4), "pitch_deg": round(cam.pitch_deg, 6),
-                       "roll_deg": round(cam.roll_deg, 6), "pan_amp_deg": round(plan.pan_amp_deg, 6),
-                       "yaw_deg": [round(float(y), 6) for y in plan.yaw_deg]},
-            "joint_set": MUPOTS.name, "joint_names": list(MUPOTS.joints_name), "people": people,
-            "crossing": {"near_id": plan.crossing_ids[0], "far_id": plan.crossing_ids[1],
-                         "frame": round(c.time_s * plan.fps, 3), "azimuth_deg": round(math.degrees(c.azimuth_rad), 4),
-                         "near_m": round(c.near_m, 4), "far_m": round(c.far_m, 4)},
-            "occlusions": episodes}
 
 
 def _link(target: Path, link: Path) -> None:
