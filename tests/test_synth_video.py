@@ -14,9 +14,9 @@ from posenet3d.datasets.mupots import MuPoTS
 from posenet3d.geometry import cam2pixel
 from posenet3d.skeletons import MUPOTS
 from posenet3d.synth import body as B
-from posenet3d.synth.video import plan_clip
+from posenet3d.synth.video import generate_video
+from posenet3d.synth.video_plan import plan_clip
 from posenet3d.synth.video_render import OCCLUDED_MIN_JOINTS, frame_homography
-from posenet3d.synth.video_writer import generate_video
 
 SEED, CLIPS, FRAMES, FPS, SIZE = 4, 2, 40, 25.0, 96
 ROOT = MUPOTS.root_idx

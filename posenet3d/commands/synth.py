@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
             parser.error("give --num-train N and --num-test M (or --video with --clips N)")
     try:
         if args.video:
-            from posenet3d.synth.video_writer import generate_video
+            from posenet3d.synth.video import generate_video
             summary = generate_video(args.out, args.clips, frames_per_clip=150 if args.frames is None else args.frames,
                                      fps=25.0 if args.fps is None else args.fps, seed=args.seed, size=args.size,
                                      workers=args.workers, progress=not args.quiet)

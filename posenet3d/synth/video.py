@@ -1,228 +1,212 @@
-"""The synthetic video world: clips of 2–8 people walking on a ground plane in front of a static or slowly
-panning camera, with persistent ids, one built-in crossing with mutual occlusion, and people entering and
-leaving the view.
+"""Write synthetic video clips to disk: JPEG frames, a MuPoTS-3D-layout file per clip, a tracks file per clip.
 
-This module plans a clip (everything but the pixels): :func:`plan_clip` draws from
-``numpy.random.default_rng([seed, 3, clip])`` (the still world uses codes 0–2), in a fixed order, the camera
-(:func:`~posenet3d.synth.scene.sample_camera`, as the still world) and its pan, the crossing pair
-(:func:`~posenet3d.synth.paths.crossing_pair`), the other walkers, then each person's body shape, gait style and
-clothes. :mod:`posenet3d.synth.video_render` draws the frames (background and sensor from their own streams) and
-:mod:`posenet3d.synth.video_writer` writes the files.
+Layout under ``out_dir`` (clip ``n`` counts from 1; see ``data/Synthetic/README.md``, section "Video")::
 
-Frames and units: the world frame of :mod:`posenet3d.synth.scene` (mm, x right, y down, z forward, camera at the
-origin, ground plane ``y = camera.height_mm``); the ground tracks of :mod:`posenet3d.synth.paths` are in metres.
-Frame ``n`` is at time ``n / fps`` s. The camera's yaw (degrees, about the world vertical, + turns right) is
-``pan_amp_deg · sin(2π t / pan_period_s + pan_phase)``, 0 for a static camera.
+    meta.json                                       generator, version, seed, size, fps, counts, per-clip summary
+    clips/C{n:03d}/frames/{frame:06d}.jpg           the frames (JPEG quality 90), frame counts from 0
+    clips/C{n:03d}/tracks.json                      ids, boxes, 2D/3D joints, visibility per frame, camera, episodes
+    clips/C{n:03d}/data/MuPoTS-3D.json              MuPoTS-3D layout: file_name "TS{n}/img_{frame:06d}.jpg"
+    clips/C{n:03d}/data/MultiPersonTestSet/TS{n}/img_{frame:06d}.jpg    relative links to the frames
+
+so ``posenet3d.datasets.mupots.MuPoTS("out/clips/C001")`` reads a clip as a test set (``seq`` = n, ``frame`` =
+the frame index). Each frame is drawn from the clip's plan (``default_rng([seed, 3, n])``) and its own noise
+stream, so the files are byte-identical whatever the number of workers.
 """
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass, field
+import multiprocessing
+import os
+import shutil
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
-import numpy as np
+from ..skeletons import MUPOTS
+from .video_plan import MIN_FRAMES, plan_clip
+from .video_render import clip_scenery, occlusion_episodes, render_frame
+from .writer import _init_worker, _person_records, write_jpeg_atomic, write_json_atomic
 
-from . import body as B
-from .gait import GaitStyle, gait_angles, sample_style, stride_m
-from .paths import (
-    MIN_SEPARATION_M,
-    Crossing,
-    Goals,
-    Path,
-    Stage,
-    crossing_duration_s,
-    crossing_pair,
-    min_separation_m,
-    sample_crossing,
-    walk,
-)
-from .render import Appearance, sample_appearance
-from .scene import Camera, sample_camera
-
-#: The random-stream code of video clips: clip ``n`` draws from ``default_rng([seed, VIDEO_CODE, n])``.
-VIDEO_CODE = 3
-#: People per clip (inclusive).
-PEOPLE_RANGE = (2, 8)
-#: Probability that a clip's camera pans; pan amplitude (deg) and period (s) ranges.
-P_PAN, PAN_AMP_DEG, PAN_PERIOD_S = 0.5, (3.0, 10.0), (10.0, 24.0)
-#: Fewest frames per clip.
-MIN_FRAMES = 20
-#: Gaussian smoothing (s) of the pelvis height over time (the lower foot's contact gives kinks).
-PELVIS_SMOOTH_S = 0.08
-#: Walker roles of the people besides the crossing pair and their probabilities: 'enter' starts out of view,
-#: 'pass' starts out of view and leaves, 'leave' starts in view and leaves, 'wander' stays around.
-ROLES = {"enter": 0.3, "pass": 0.25, "leave": 0.2, "wander": 0.25}
-_TRIES = 12
+#: Version of the video world's output; it changes whenever the same arguments would give different files.
+VIDEO_VERSION = "1.0"
+#: Frames per work item (a worker plans the clip once and draws this many frames of it).
+CHUNK_FRAMES = 25
+TEST_JSON = "MuPoTS-3D.json"
+TEST_IMAGE_DIR = "MultiPersonTestSet"
 
 
-@dataclass(frozen=True)
-class PanCamera(Camera):
-    """A :class:`~posenet3d.synth.scene.Camera` turned by ``yaw_deg`` about the world vertical (+ = right):
-    camera → world orientation ``Ry(yaw) · Rx(−pitch) · Rz(roll)``."""
-
-    yaw_deg: float = 0.0
-
-    @property
-    def rotation(self) -> np.ndarray:
-        """World → camera rotation ``R`` (3, 3): ``X_cam = R @ X_world``."""
-        return (B.rot_y(self.yaw_deg) @ B.rot_x(-self.pitch_deg) @ B.rot_z(self.roll_deg)).T
+def clip_name(clip: int) -> str:
+    """``'C001'`` for clip 1."""
+    return f"C{clip:03d}"
 
 
-@dataclass
-class Walker:
-    """One person of a clip, per frame: ``bodies`` (posed, world orientation relative to the pelvis),
-    ``root_world_mm`` (F, 3) pelvis in the world frame, and the ground track ``path`` (metres, m/s)."""
-
-    person_id: int
-    shape: B.BodyShape
-    style: GaitStyle
-    look: Appearance
-    path: Path
-    phase_rad: np.ndarray
-    bodies: list = field(repr=False)
-    root_world_mm: np.ndarray = field(repr=False)
+@functools.lru_cache(maxsize=2)
+def _plan(seed: int, clip: int, frames: int, fps: float, size: int):
+    plan = plan_clip(seed, clip, frames, fps, size)
+    return plan, clip_scenery(plan)
 
 
-@dataclass
-class ClipPlan:
-    """Everything about a clip except its pixels. ``yaw_deg`` (F,) is the camera yaw per frame; ``crossing``
-    and ``crossing_ids`` (near id, far id) describe the built-in crossing."""
-
-    seed: int
-    clip: int
-    frames: int
-    fps: float
-    camera: Camera
-    pan_amp_deg: float
-    yaw_deg: np.ndarray
-    walkers: list[Walker]
-    crossing: Crossing
-    crossing_ids: tuple[int, int]
-    extras: dict = field(default_factory=dict, repr=False)
-
-    def camera_at(self, frame: int) -> PanCamera:
-        """The camera of frame ``frame`` (0-based)."""
-        c = self.camera
-        return PanCamera(c.width, c.height, c.focal, c.princpt, c.height_mm, c.pitch_deg, c.roll_deg,
-                         float(self.yaw_deg[frame]))
+def _work(task: tuple) -> dict:
+    """Draw and write frames ``first..last-1`` of one clip; return per frame the present people's MuPoTS
+    annotations (without ids) and every drawn person's ``hidden_by``, and with the first frames the clip's
+    description for its tracks file (:func:`_clip_info`)."""
+    seed, clip, first, last, frames, fps, size, clip_dir = task
+    plan, scenery = _plan(seed, clip, frames, fps, size)
+    out = {}
+    for f in range(first, last):
+        image, people = render_frame(plan, scenery, f)
+        write_jpeg_atomic(Path(clip_dir) / "frames" / f"{f:06d}.jpg", image)
+        anns = [(fp.person.person_id, _person_records(fp.person, MUPOTS.joint_num)[0]) for fp in people
+                if fp.present]
+        out[f] = {"annotations": anns, "hidden_by": {fp.person.person_id: fp.hidden_by for fp in people}}
+    return {"clip": clip, "frames": out, "info": _clip_info(plan) if first == 0 else None}
 
 
-def clip_rng(seed: int, clip: int) -> np.random.Generator:
-    """The random generator of clip ``clip`` (1-based)."""
-    return np.random.default_rng([int(seed), VIDEO_CODE, int(clip)])
+def _clip_info(plan) -> dict:
+    """What the tracks file says about a clip besides its people's frames: camera, heights, the crossing."""
+    cam, c = plan.camera, plan.crossing
+    return {"clip": clip_name(plan.clip), "seq": plan.clip, "fps": plan.fps, "num_frames": plan.frames,
+            "width": cam.width, "height": cam.height,
+            "intrinsics": [cam.focal[0], cam.focal[1], cam.princpt[0], cam.princpt[1]],
+            "camera": {"height_mm": round(cam.height_mm, 4), "pitch_deg": round(cam.pitch_deg, 6),
+                       "roll_deg": round(cam.roll_deg, 6), "pan_amp_deg": round(plan.pan_amp_deg, 6),
+                       "yaw_deg": [round(float(y), 6) for y in plan.yaw_deg]},
+            "joint_set": MUPOTS.name, "joint_names": list(MUPOTS.joints_name),
+            "heights_mm": {w.person_id: round(w.shape.height_mm, 2) for w in plan.walkers},
+            "crossing": {"near_id": plan.crossing_ids[0], "far_id": plan.crossing_ids[1],
+                         "frame": round(c.time_s * plan.fps, 3), "azimuth_deg": round(math.degrees(c.azimuth_rad), 4),
+                         "near_m": round(c.near_m, 4), "far_m": round(c.far_m, 4)}}
 
 
-def _substeps(fps: float) -> int:
-    """Simulation steps per frame: walkers move in steps of at most 10 ms."""
-    return max(1, math.ceil(100.0 / fps - 1e-9))
+def generate_video(out_dir: str | Path, num_clips: int, frames_per_clip: int = 150, fps: float = 25.0,
+                   seed: int = 0, size: int = 512, workers: int = 0, progress: bool = False) -> dict:
+    """Generate ``num_clips`` clips of ``frames_per_clip`` frames at ``fps`` frames/s into ``out_dir``.
+
+    Args:
+        out_dir: output folder (layout in the module docstring); files of the same names are replaced.
+        num_clips: clips (≥ 1); ``frames_per_clip``: frames per clip (≥ 20); ``fps``: frame rate (1–240).
+        seed: non-negative integer; clip ``n`` depends only on (seed, n, frames_per_clip, fps, size).
+        size: nominal image side in px (≥ 32; real sizes vary around it as in the still world).
+        workers: 0 draws in this process, K ≥ 1 uses K worker processes (same files).
+        progress: show a progress bar (frames) on stderr.
+
+    Returns a summary: ``out_dir``, ``seed``, ``size``, ``fps``, ``generator_version``, ``clips`` (per clip:
+    name, people, annotations, width, height, pan), ``frames``, ``seconds`` and ``frames_per_second``.
+    """
+    _check_args(num_clips, frames_per_clip, fps, seed, size, workers)
+    out = Path(out_dir)
+    tasks = []
+    for clip in range(1, num_clips + 1):
+        clip_dir = out / "clips" / clip_name(clip)
+        (clip_dir / "frames").mkdir(parents=True, exist_ok=True)
+        tasks += [(int(seed), clip, f, min(f + CHUNK_FRAMES, frames_per_clip), int(frames_per_clip), float(fps),
+                   int(size), str(clip_dir)) for f in range(0, frames_per_clip, CHUNK_FRAMES)]
+    start = time.perf_counter()
+    chunks = -(-frames_per_clip // CHUNK_FRAMES)
+    summaries, pending = [], []
+    for result in _run(tasks, workers, progress, frames_per_clip * num_clips):
+        pending.append(result)
+        if len(pending) == chunks:  # results come in task order: a clip is complete
+            clip = pending[0]["clip"]
+            frames = {f: r for res in pending for f, r in res["frames"].items()}
+            summaries.append(_write_clip(out / "clips" / clip_name(clip), pending[0]["info"], frames))
+            pending = []
+    seconds = time.perf_counter() - start
+    total = num_clips * frames_per_clip
+    meta = {"generator": "posenet3d.synth.video", "generator_version": VIDEO_VERSION, "seed": int(seed),
+            "size": int(size), "fps": float(fps), "num_clips": int(num_clips), "frames_per_clip": int(frames_per_clip),
+            "joint_set": MUPOTS.name, "clips": summaries}
+    write_json_atomic(out / "meta.json", meta)
+    return {"out_dir": str(out), "seed": int(seed), "size": int(size), "fps": float(fps),
+            "generator_version": VIDEO_VERSION, "clips": summaries, "frames": total, "seconds": round(seconds, 3),
+            "frames_per_second": round(total / seconds, 2) if seconds > 0 else 0.0}
 
 
-def _pan(rng: np.random.Generator, frames: int, fps: float) -> tuple[float, np.ndarray]:
-    """(amplitude deg, yaw (F,) deg): a slow sinusoidal pan with probability :data:`P_PAN`, else static."""
-    if rng.random() >= P_PAN:
-        return 0.0, np.zeros(frames)
-    amp, period, phase = rng.uniform(*PAN_AMP_DEG), rng.uniform(*PAN_PERIOD_S), rng.uniform(0, 2 * math.pi)
-    return float(amp), amp * np.sin(2 * math.pi * np.arange(frames) / fps / period + phase)
+def _check_args(num_clips: int, frames: int, fps: float, seed: int, size: int, workers: int) -> None:
+    """Refuse counts, seeds, worker numbers, frame rates and sizes out of range, with a one-line reason."""
+    for name, value, low in (("num_clips", num_clips, 1), ("frames_per_clip", frames, MIN_FRAMES), ("seed", seed, 0),
+                             ("workers", workers, 0), ("size", size, 32)):
+        if isinstance(value, bool) or int(value) != value or value < low:
+            raise ValueError(f"generate_video: {name} must be an integer >= {low}, got {value!r}")
+    if not (isinstance(fps, int | float) and math.isfinite(fps) and 1.0 <= fps <= 240.0):
+        raise ValueError(f"generate_video: fps must be a number in 1..240 frames/s, got {fps!r}")
 
 
-def plan_clip(seed: int, clip: int, frames: int = 150, fps: float = 25.0, size: int = 512) -> ClipPlan:
-    """Plan clip ``clip`` (1-based) of ``frames`` frames at ``fps`` frames/s and nominal image side ``size`` px."""
-    if frames < MIN_FRAMES:
-        raise ValueError(f"plan_clip: frames must be at least {MIN_FRAMES}, got {frames}")
-    rng = clip_rng(seed, clip)
-    camera = sample_camera(rng, size)
-    amp, yaw = _pan(rng, frames, fps)
-    stage = Stage(half_fov_rad=math.atan2(camera.width / 2.0, camera.focal[0]), pan_amp_rad=math.radians(amp))
-    sub = _substeps(fps)
-    steps, dt = (frames - 1) * sub, 1.0 / (fps * sub)
-    num = int(rng.integers(PEOPLE_RANGE[0], PEOPLE_RANGE[1] + 1))
-    crossing, paths = _plan_crossing(rng, stage, yaw, frames, fps, steps, dt, num == 2)
-    for k in range(num - 2):
-        role = "enter" if k == 0 else str(rng.choice(list(ROLES), p=list(ROLES.values())))
-        _add_walker(rng, stage, role, paths, steps, dt, sub)
-    plan = ClipPlan(seed, clip, frames, fps, camera, amp, yaw, [], crossing, (1, 2))
-    if len(paths) == 2 and not any(_surely_absent(plan, p.xz_m[::sub]).any() for p in paths):
-        _add_walker(rng, stage, "enter", paths, steps, dt, sub)
-    plan.walkers = [_make_walker(rng, pid, p, camera, fps, sub, dt) for pid, p in enumerate(paths, start=1)]
-    return plan
+def _run(tasks: list[tuple], workers: int, progress: bool, total: int):
+    """Run the work items here or in ``workers`` spawned processes; yield their results in task order."""
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=total, desc="synth video", unit="frame")
+    if workers:
+        with ProcessPoolExecutor(int(workers), mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_init_worker) as pool:
+            for r in pool.map(_work, tasks):
+                if bar is not None:
+                    bar.update(len(r["frames"]))
+                yield r
+    else:
+        for t in tasks:
+            r = _work(t)
+            if bar is not None:
+                bar.update(len(r["frames"]))
+            yield r
+    if bar is not None:
+        bar.close()
 
 
-def _plan_crossing(rng: np.random.Generator, stage: Stage, yaw_deg: np.ndarray, frames: int, fps: float,
-                   steps: int, dt: float, leave: bool) -> tuple[Crossing, list[Path]]:
-    """Draw the crossing near the clip's middle (its straight part inside the clip when it fits) and its two
-    walkers, again until they keep :data:`~posenet3d.synth.paths.MIN_SEPARATION_M` apart. ``leave``: their
-    goals before and after the crossing start with an exit."""
-    duration = (frames - 1) / fps
-    half = crossing_duration_s(fps) / 2 + 0.6
-    for _ in range(4 * _TRIES):
-        t = duration / 2 + rng.uniform(-0.15, 0.15) * duration
-        t = min(max(t, half), duration - half) if duration > 2 * half else duration / 2
-        yaw = math.radians(float(np.interp(t * fps, np.arange(frames), yaw_deg)))
-        crossing = sample_crossing(rng, stage, t, yaw, fps)
-        if crossing is None:
-            continue
-        near, far = crossing_pair(rng, stage, crossing, steps, dt, ("exit",) if leave else ())
-        if min_separation_m(near, far) >= MIN_SEPARATION_M:
-            return crossing, [near, far]
-    raise RuntimeError("plan_clip: could not draw a crossing pair that keeps apart")
+def _write_clip(clip_dir: Path, info: dict, frames: dict) -> dict:
+    """Write one clip's MuPoTS-3D file, frame links and tracks file; return its summary for ``meta.json``."""
+    images, anns = [], []
+    people = {pid: _empty_track(pid, height) for pid, height in info["heights_mm"].items()}
+    for f in range(info["num_frames"]):
+        rel = f"TS{info['seq']}/img_{f:06d}.jpg"
+        images.append({"id": f + 1, "file_name": rel, "width": info["width"], "height": info["height"],
+                       "intrinsic": info["intrinsics"]})
+        _link(Path("../../..") / "frames" / f"{f:06d}.jpg", clip_dir / "data" / TEST_IMAGE_DIR / rel)
+        for pid, ann in frames[f]["annotations"]:
+            anns.append({"id": len(anns) + 1, "image_id": f + 1, **ann, "is_valid": 1, "track_id": pid})
+            _append(people[pid], f, ann)
+    write_json_atomic(clip_dir / "data" / TEST_JSON,
+                      {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "person"}]})
+    episodes = occlusion_episodes([frames[f]["hidden_by"] for f in range(info["num_frames"])])
+    tracks = {k: v for k, v in info.items() if k != "heights_mm"}
+    tracks.update({"people": list(people.values()), "occlusions": episodes})
+    write_json_atomic(clip_dir / "tracks.json", tracks)
+    return {"name": info["clip"], "people": len(people), "annotations": len(anns), "width": info["width"],
+            "height": info["height"], "pan_amp_deg": info["camera"]["pan_amp_deg"],
+            "longest_occlusion_frames": max((e["frames"] for e in episodes), default=0)}
 
 
-def _add_walker(rng: np.random.Generator, stage: Stage, role: str, paths: list[Path], steps: int, dt: float,
-                sub: int) -> None:
-    """Append a walker of ``role`` (:data:`ROLES`) that keeps apart from ``paths``; drop it after a few tries."""
-    for _ in range(_TRIES):
-        side = 1.0 if rng.random() < 0.5 else -1.0
-        if role in ("enter", "pass"):
-            start = stage.exit_point(rng, side)
-            aim = stage.stage_point(rng) - start
-            heading, speed = math.atan2(aim[0], aim[1]), float(rng.uniform(0.6, 1.8))
-        else:
-            start = stage.stage_point(rng)
-            heading, speed = float(rng.uniform(0, 2 * math.pi)), float(rng.uniform(0.6, 1.8)) * (rng.random() < 0.8)
-        first = {"enter": ("stage",), "pass": ("stage", "exit"), "leave": ("exit",), "wander": ()}[role]
-        path = walk(rng, Goals(rng, stage, first), start, heading, speed, steps, dt)
-        if all(min_separation_m(path, p, sub) >= MIN_SEPARATION_M for p in paths):
-            paths.append(path)
-            return
+def _empty_track(person_id: int, height_mm: float) -> dict:
+    return {"id": person_id, "height_mm": height_mm, "frames": [],
+            "boxes_xywh_px": [], "joints_2d_px": [], "joints_3d_cam_mm": [], "visibility": [], "area_px": []}
 
 
-def _surely_absent(plan: ClipPlan, xz_m: np.ndarray) -> np.ndarray:
-    """(F,) bool: frames in which a person standing at ground points ``xz_m`` (F, 2) m is wholly out of the
-    image: the eight corners of a 1.4 m × 1.4 m × 2.1 m box around it all project beyond one image side."""
-    c = plan.camera
-    corners = np.array([[dx, dy, dz] for dx in (-700, 700) for dy in (0, -2100) for dz in (-700, 700)], float)
-    out = np.zeros(len(xz_m), dtype=bool)
-    for f, (x, z) in enumerate(xz_m):
-        cam = (corners + [x * 1000.0, c.height_mm, z * 1000.0]) @ plan.camera_at(f).rotation.T
-        if (cam[:, 2] <= 1.0).any():
-            continue
-        u = cam[:, 0] / cam[:, 2] * c.focal[0] + c.princpt[0]
-        out[f] = bool((u < 0).all() or (u > c.width - 1).all())
-    return out
+def _append(track: dict, frame: int, ann: dict) -> None:
+    """Add one frame's MuPoTS annotation to a track (the same rounded numbers as the per-frame file)."""
+    track["frames"].append(frame)
+    track["boxes_xywh_px"].append(ann["bbox"])
+    track["joints_2d_px"].append(ann["keypoints_img"])
+    track["joints_3d_cam_mm"].append(ann["keypoints_cam"])
+    track["visibility"].append(ann["keypoints_vis"])
+    track["area_px"].append(ann["area"])
 
 
-def _make_walker(rng: np.random.Generator, pid: int, path: Path, camera: Camera, fps: float, sub: int,
-                 dt: float) -> Walker:
-    """A person for ``path`` (sampled every ``dt`` s): shape, gait style and clothes drawn from ``rng``; the
-    gait phase integrates speed / stride; the pelvis height follows the lower sole, smoothed over time."""
-    shape, style, look = B.sample_shape(rng), sample_style(rng), sample_appearance(rng)
-    cycles = np.concatenate([[0.0], np.cumsum(path.speed_mps[1:] * dt / stride_m(path.speed_mps[1:],
-                                                                                  shape.height_mm))])
-    phase = (float(rng.uniform(0, 2 * math.pi)) + 2 * math.pi * cycles)[::sub]
-    frames = path.part(0, None, sub)
-    bodies = []
-    for f in range(len(phase)):
-        angles = gait_angles(style, float(phase[f]), float(frames.speed_mps[f]), f / fps)
-        bodies.append(B.pose_body(shape, "walking", angles, math.degrees(float(frames.heading_rad[f]))))
-    offset = _smooth(np.array([b.ground_offset_mm for b in bodies]), PELVIS_SMOOTH_S * fps)
-    root = np.stack([frames.xz_m[:, 0] * 1000.0, camera.height_mm - offset, frames.xz_m[:, 1] * 1000.0], axis=1)
-    return Walker(pid, shape, style, look, frames, phase, bodies, root)
-
-
-def _smooth(values: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian smoothing over the first axis with ``sigma`` samples (edges held)."""
-    if sigma < 0.3:
-        return values.copy()
-    radius = int(math.ceil(3 * sigma))
-    kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
-    padded = np.concatenate([np.full(radius, values[0]), values, np.full(radius, values[-1])])
-    return np.convolve(padded, kernel / kernel.sum(), mode="valid")
+def _link(target: Path, link: Path) -> None:
+    """Make ``link`` point at ``target`` (relative to the link's folder): a symbolic link, else a hard link,
+    else a copy; an existing entry is replaced."""
+    link.parent.mkdir(parents=True, exist_ok=True)
+    tmp = link.with_name(f".{link.name}.tmp{os.getpid()}")
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    try:
+        os.symlink(target, tmp)
+    except (OSError, NotImplementedError):
+        real = link.parent / target
+        try:
+            os.link(real, tmp)
+        except OSError:
+            shutil.copyfile(real, tmp)
+    os.replace(tmp, link)

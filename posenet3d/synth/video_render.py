@@ -1,4 +1,4 @@
-"""Drawing the frames of a planned video clip (:mod:`posenet3d.synth.video`) and reading the ground truth off
+"""Drawing the frames of a planned video clip (:mod:`posenet3d.synth.video_plan`) and reading the ground truth off
 them: per-joint visibility, who hides whom, presence in the view, and occlusion episodes.
 
 * **Background.** Drawn once per clip (:func:`clip_scenery`) with the still world's
@@ -29,7 +29,7 @@ from ..skeletons import MUPOTS
 from .background import render_background
 from .render import rasterize
 from .scene import ScenePerson, _person_in_camera, _scene_person
-from .video import VIDEO_CODE, ClipPlan, PanCamera
+from .video_plan import VIDEO_CODE, ClipPlan, PanCamera
 
 #: A person is listed in a frame when at least this many of its 17 MuPoTS joints are inside the image.
 PRESENT_MIN_JOINTS = 4

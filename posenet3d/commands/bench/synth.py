@@ -40,7 +40,7 @@ def bench_render(num: int, size: int, seed: int) -> float:
 
 def bench_video_render(clips: int, frames: int, fps: float, size: int, seed: int) -> float:
     """Frames per second for planning clips 1..``clips`` and drawing + JPEG-encoding their frames (in memory)."""
-    from posenet3d.synth.video import plan_clip
+    from posenet3d.synth.video_plan import plan_clip
     from posenet3d.synth.video_render import clip_scenery, render_frame
     start = time.perf_counter()
     for clip in range(1, clips + 1):
@@ -53,7 +53,7 @@ def bench_video_render(clips: int, frames: int, fps: float, size: int, seed: int
 
 def bench_video_generate(clips: int, frames: int, fps: float, size: int, seed: int, workers: int) -> float:
     """Frames per second for generate_video() (all files written) into a temporary folder."""
-    from posenet3d.synth.video_writer import generate_video
+    from posenet3d.synth.video import generate_video
     with tempfile.TemporaryDirectory(prefix="bench_synth_video_") as tmp:
         start = time.perf_counter()
         generate_video(tmp, clips, frames_per_clip=frames, fps=fps, seed=seed, size=size, workers=workers)
