@@ -59,9 +59,9 @@ class Stage:
 
     def exit_point(self, rng: np.random.Generator, side: float) -> np.ndarray:
         """A point (x, z) m out of view on ``side`` (+1 right, −1 left) whatever the pan: beyond the widest
-        view edge by a body's width plus 3°."""
+        view edge by 1.4 m plus 3°."""
         rho = rng.uniform(max(self.near_m, 4.0), self.far_m)
-        az = side * (self.half_fov_rad + self.pan_amp_rad + math.atan2(1.0, rho) + math.radians(3.0))
+        az = side * (self.half_fov_rad + self.pan_amp_rad + math.atan2(1.4, rho) + math.radians(3.0))
         return rho * np.array([math.sin(az), math.cos(az)])
 
 

@@ -140,7 +140,7 @@ def plan_clip(seed: int, clip: int, frames: int = 150, fps: float = 25.0, size: 
         role = "enter" if k == 0 else str(rng.choice(list(ROLES), p=list(ROLES.values())))
         _add_walker(rng, stage, role, paths, steps, dt, sub)
     plan = ClipPlan(seed, clip, frames, fps, camera, amp, yaw, [], crossing, (1, 2))
-    if len(paths) == 2 and not any(_surely_absent(plan, p.xz_m[::sub]).any() for p in paths):
+    if len(paths) < PEOPLE_RANGE[1] and not any(_surely_absent(plan, p.xz_m[::sub]).any() for p in paths):
         _add_walker(rng, stage, "enter", paths, steps, dt, sub)
     plan.walkers = [_make_walker(rng, pid, p, camera, fps, sub, dt) for pid, p in enumerate(paths, start=1)]
     return plan
