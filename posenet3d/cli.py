@@ -13,6 +13,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "train PoseNet, RootNet or CenterNet as a config says (CPU, GPUs, torchrun)"),
     "test": ("test", "evaluate a snapshot or published weights on the config's test set"),
     "synth": ("synth", "generate the synthetic world (MuCo / MuPoTS / COCO layouts)"),
+    "eval-video": ("eval_video", "tracking (MOTA, IDF1, ID switches) and 3D smoothing on clips with ground truth"),
     "eval-e2e": ("eval_e2e", "whole-pipeline recall / precision / MRPE / MPJPE of a bundle on a test set"),
     "tune-detector": ("tune_detector", "precision / recall per detector score threshold"),
     "bundle make": ("bundle_make", "put three trained networks into an estimator bundle"),
