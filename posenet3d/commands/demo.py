@@ -416,11 +416,7 @@ def synthetic_note(est, items: list[InputItem], prog: str) -> str | None:
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     prog = prog or "posenet3d demo"
-    parser = build_parser(prog)
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help (0) or bad usage (2, one line already printed)
-        return int(exc.code or 0)
+    args = build_parser(prog).parse_args(argv)  # --help: SystemExit(0); a malformed option: one line, SystemExit(2)
     try:
         camera = check_args(args)
     except UsageError as exc:
