@@ -8,13 +8,19 @@ dtype. ``estimator.yaml``::
 
     format: posenet3d-estimator-bundle
     version: 1
+    model: {name: posenet3d-synthetic, version: "1", domain: synthetic,   # what the networks are (optional)
+            files: {detector: <sha256>, rootnet: <sha256>, posenet: <sha256>}}
     detector: {weights: centernet.pth, model: {task: centernet, arch: res_18, input_size: 512, ...}}
     rootnet:  {weights: rootnet.pth,   model: {task: rootnet, backbone_depth: 18, ...}}
     posenet:  {weights: posenet.pth,   model: {task: posenet, joint_set: MuCo, ...}}
     options:  {det_score_thresh: 0.3, flip_test: true}   # optional Estimator keyword arguments
 
-``model`` entries are :class:`~posenet3d.config.ModelConfig` fields; each part may carry ``sha256`` and
-``bytes`` of its file, checked on load.
+The parts' ``model`` entries are :class:`~posenet3d.config.ModelConfig` fields; each part may carry ``sha256``
+and ``bytes`` of its file, checked on load. The top-level ``model`` is the bundle's identity, carried into every
+result's JSON: ``name``, ``version``, ``domain`` (what it was trained on, one of :data:`MODEL_DOMAINS`:
+``synthetic`` scenes only, the ``published`` checkpoints, or your ``own`` training) and the SHA-256 of each
+part's file. A bundle without it (written before it existed) reads as ``name`` = the folder's name, no
+version, domain ``own``.
 """
 from __future__ import annotations
 
@@ -47,6 +53,18 @@ BUNDLE_VERSION = 1
 BUNDLE_PARTS: dict[str, tuple[str, str]] = {"detector": ("centernet.pth", "centernet"),
                                             "rootnet": ("rootnet.pth", "rootnet"),
                                             "posenet": ("posenet.pth", "posenet")}
+#: What a model was trained on: synthetic scenes only, the published checkpoints' data, or the user's own.
+MODEL_DOMAINS = ("synthetic", "published", "own")
+
+
+def model_identity(name: str, version: str | None, domain: str, files: Mapping[str, str | os.PathLike],
+                   sha256: Mapping[str, str]) -> dict:
+    """The identity of a set of networks as results carry it (``EstimateResult.model``): ``name``, ``version``
+    (None when unknown), ``domain`` (:data:`MODEL_DOMAINS`) and per part ``{"file": name, "sha256": hex}``."""
+    if domain not in MODEL_DOMAINS:
+        raise EstimatorError(f"model domain must be one of {list(MODEL_DOMAINS)}, got {domain!r}")
+    return {"name": str(name), "version": None if version is None else str(version), "domain": domain,
+            "files": {part: {"file": Path(path).name, "sha256": sha256[part]} for part, path in files.items()}}
 
 
 def build_network(model_cfg: ModelConfig) -> nn.Module:
@@ -76,7 +94,7 @@ def option_names() -> tuple[str, ...]:
     # the bundle format follows the Estimator's signature (imported here: the estimator imports this module)
     from .estimator import Estimator
     return tuple(name for name, p in inspect.signature(Estimator.__init__).parameters.items()
-                 if p.kind == p.KEYWORD_ONLY and name not in ("pose_cfg", "root_cfg", "device"))
+                 if p.kind == p.KEYWORD_ONLY and name not in ("pose_cfg", "root_cfg", "device", "identity"))
 
 
 def check_options(options: Mapping, source: str) -> None:
@@ -90,12 +108,13 @@ def check_options(options: Mapping, source: str) -> None:
 @dataclass
 class BundleSpec:
     """A parsed ``estimator.yaml``: ``folder``, per part its :class:`ModelConfig` (``cfgs``) and weight file
-    (``paths``), and the estimator ``options``."""
+    (``paths``), the estimator ``options`` and the bundle's identity ``model`` (:func:`model_identity`)."""
 
     folder: Path
     cfgs: dict[str, ModelConfig]
     paths: dict[str, Path]
     options: dict
+    model: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclass
@@ -107,7 +126,8 @@ class BundleInfo:
     total_bytes: int
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes, as hex."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -134,7 +154,12 @@ def read_bundle(folder: str | os.PathLike) -> BundleSpec:
     if int(data.get("version", BUNDLE_VERSION)) > BUNDLE_VERSION:
         raise EstimatorError(f"{yaml_path}: bundle version {data.get('version')} is newer than this code "
                              f"understands ({BUNDLE_VERSION})")
-    cfgs, paths = {}, {}
+    ident = data.get("model") or {}
+    if not isinstance(ident, dict) or not isinstance(ident.get("files") or {}, dict):
+        raise EstimatorError(f"{yaml_path}: 'model' must be a mapping {{name, version, domain, files: {{part: "
+                             f"sha256}}}}, got {ident!r}")
+    recorded = ident.get("files") or {}
+    cfgs, paths, hashes = {}, {}, {}
     for part, (default_file, task) in BUNDLE_PARTS.items():
         entry = data.get(part)
         if not isinstance(entry, dict) or not isinstance(entry.get("model"), dict):
@@ -152,15 +177,22 @@ def read_bundle(folder: str | os.PathLike) -> BundleSpec:
         if "bytes" in entry and int(entry["bytes"]) != size:
             raise EstimatorError(f"{path}: {size} bytes, but {BUNDLE_FILE} records {entry['bytes']} (truncated or "
                                  f"replaced file)")
-        if "sha256" in entry and _sha256(path) != str(entry["sha256"]):
-            raise EstimatorError(f"{path}: the SHA-256 differs from the one recorded in {BUNDLE_FILE} (corrupt or "
-                                 f"replaced file)")
+        hashes[part] = sha256_file(path)
+        for where, want in ((f"'{part}.sha256'", entry.get("sha256")), (f"'model.files.{part}'", recorded.get(part))):
+            if want is not None and hashes[part] != str(want):
+                raise EstimatorError(f"{path}: the SHA-256 differs from the one recorded in {BUNDLE_FILE} "
+                                     f"({where}; corrupt or replaced file)")
         cfgs[part], paths[part] = cfg, path
     options = data.get("options") or {}
     if not isinstance(options, dict):
         raise EstimatorError(f"{yaml_path}: 'options' must be a mapping, got {type(options).__name__}")
     check_options(options, str(yaml_path))
-    return BundleSpec(folder, cfgs, paths, dict(options))
+    try:
+        model = model_identity(ident.get("name") or folder.resolve().name, ident.get("version"),
+                               ident.get("domain", "own"), paths, hashes)
+    except EstimatorError as exc:
+        raise EstimatorError(f"{yaml_path}: 'model.domain': {exc}") from None
+    return BundleSpec(folder, cfgs, paths, dict(options), model)
 
 
 def _model_cfg(cfg, part: str) -> ModelConfig:
@@ -200,14 +232,16 @@ def _swap_in(tmp: Path, folder: Path) -> None:
 
 def save_bundle(folder: str | os.PathLike, cfgs: Mapping[str, ModelConfig | Config],
                 models: Mapping[str, nn.Module], dtype: torch.dtype | None = torch.float16,
-                options: Mapping | None = None) -> BundleInfo:
+                options: Mapping | None = None, name: str | None = None, version: str | None = None,
+                domain: str = "own") -> BundleInfo:
     """Write an estimator bundle (module docstring) to ``folder`` atomically and return its sizes.
 
     ``cfgs`` and ``models`` map ``detector``/``rootnet``/``posenet`` to each network's config and module; every
     state_dict is checked against a network built from its config before anything is written. Floating-point
     tensors are stored as ``dtype`` (None: as they are) except those whose values exceed that type's range, which
     keep their own; the file sizes and SHA-256 go into ``estimator.yaml``.
-    ``options`` are :class:`Estimator` keyword arguments stored with the bundle.
+    ``options`` are :class:`Estimator` keyword arguments stored with the bundle; ``name`` (default: the folder's
+    name), ``version`` and ``domain`` (:data:`MODEL_DOMAINS`) its identity, stored with the files' SHA-256.
 
     The bundle is assembled in a temporary folder beside ``folder`` and swapped in by renames; files of an
     existing ``folder`` that are not part of a bundle (e.g. a README) are carried over.
@@ -220,6 +254,7 @@ def save_bundle(folder: str | os.PathLike, cfgs: Mapping[str, ModelConfig | Conf
                              f"(missing {missing}, unknown {extra})")
     options = dict(options or {})
     check_options(options, "save_bundle options")
+    model_identity(name or folder.name, version, domain, {}, {})  # checks the domain before any work
     states, mcfgs = {}, {}
     for part, (_, task) in BUNDLE_PARTS.items():
         mc = _model_cfg(cfgs[part], part)
@@ -241,6 +276,8 @@ def save_bundle(folder: str | os.PathLike, cfgs: Mapping[str, ModelConfig | Conf
     try:
         os.chmod(tmp, (folder.stat().st_mode & 0o7777) if folder.is_dir() else 0o755)  # mkdtemp makes it 0700
         doc: dict = {"format": BUNDLE_FORMAT, "version": BUNDLE_VERSION,
+                     "model": {"name": name or folder.name, "version": None if version is None else str(version),
+                               "domain": domain, "files": {}},
                      "dtype": str(dtype).replace("torch.", "") if dtype is not None else "as saved"}
         files = {}
         for part, (fname, _) in BUNDLE_PARTS.items():
@@ -248,7 +285,8 @@ def save_bundle(folder: str | os.PathLike, cfgs: Mapping[str, ModelConfig | Conf
             files[fname] = path.stat().st_size
             model_dict = {k: list(v) if isinstance(v, tuple) else v
                           for k, v in dataclasses.asdict(mcfgs[part]).items()}
-            doc[part] = {"weights": fname, "bytes": files[fname], "sha256": _sha256(path), "model": model_dict}
+            doc[part] = {"weights": fname, "bytes": files[fname], "sha256": sha256_file(path), "model": model_dict}
+            doc["model"]["files"][part] = doc[part]["sha256"]
         if options:
             doc["options"] = options
         files[BUNDLE_FILE] = write_text_atomic(tmp / BUNDLE_FILE, yaml.safe_dump(doc, sort_keys=False)).stat().st_size
@@ -262,5 +300,5 @@ def save_bundle(folder: str | os.PathLike, cfgs: Mapping[str, ModelConfig | Conf
     return BundleInfo(folder, files, total)
 
 
-__all__ = ["BUNDLE_FILE", "BUNDLE_PARTS", "BundleInfo", "BundleSpec", "build_network", "check_options",
-           "read_bundle", "save_bundle"]
+__all__ = ["BUNDLE_FILE", "BUNDLE_PARTS", "MODEL_DOMAINS", "BundleInfo", "BundleSpec", "build_network",
+           "check_options", "model_identity", "read_bundle", "save_bundle", "sha256_file"]

@@ -12,6 +12,8 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "train PoseNet, RootNet or CenterNet as a config says (CPU, GPUs, torchrun)"),
     "test": ("test", "evaluate a snapshot or published weights on the config's test set"),
+    "demo": ("demo", "images, folders or videos → overlays, 3D views and JSON of every person"),
+    "pool": ("pool", "pre-render a training set's people into a small-image sample pool"),
     "synth": ("synth", "generate the synthetic world (MuCo / MuPoTS / COCO layouts)"),
     "eval-video": ("eval_video", "tracking (MOTA, IDF1, ID switches) and 3D smoothing on clips with ground truth"),
     "eval-e2e": ("eval_e2e", "whole-pipeline recall / precision / MRPE / MPJPE of a bundle on a test set"),

@@ -39,12 +39,15 @@ from torch import nn
 from .bundle import (
     BUNDLE_FILE,
     BUNDLE_PARTS,
+    MODEL_DOMAINS,
     BundleInfo,
     BundleSpec,
     build_network,
     check_options,
+    model_identity,
     read_bundle,
     save_bundle,
+    sha256_file,
 )
 from .camera import DEFAULT_FOCAL_PX, EstimatorError, Intrinsics, resolve_intrinsics
 from .checkpoint import load_weights
@@ -54,7 +57,7 @@ from .datasets.topdown import TopDownCodec
 from .detection.checkpoint import load_centernet
 from .detection.pipeline import detect_people
 from .geometry import k_value
-from .media import MediaError, read_image, to_bgr
+from .media import read_image, to_bgr
 from .pose_nms import pose_nms as parametric_pose_nms
 from .posenet.model import predict
 from .preprocess import normalize_patch
@@ -63,9 +66,8 @@ from .skeletons import JointSet, get_joint_set
 
 log = logging.getLogger(__name__)
 
-#: Images smaller than this on either side (px) are refused: no person fits in them.
+#: Images smaller than this on either side (px) hold no person: they give an empty result with a note.
 MIN_IMAGE_SIDE_PX = 8
-
 
 
 # -------------------------------------------------------------------------------------------- estimator --
@@ -91,6 +93,8 @@ class Estimator:
         max_people: keep at most this many detections (highest scores first; None: all).
         batch_size: people per network call (PoseNet sees twice as many crops with the flip test).
         channels_last: run the networks in channels-last memory format.
+        identity: what the networks are (:func:`~posenet3d.bundle.model_identity`: name, version, domain, files),
+            carried by every result as ``model``; :meth:`from_bundle` and :meth:`from_files` fill it in.
     """
 
     def __init__(self, detector: nn.Module, rootnet: nn.Module, posenet: nn.Module, *, pose_cfg: ModelConfig,
@@ -98,7 +102,7 @@ class Estimator:
                  det_nms_iou: float | None = 0.7, det_flip_test: bool = False, joint_set: str | None = None,
                  device: str | torch.device = "cpu", flip_test: bool = True, pose_nms: bool = False,
                  max_detection_side: int | None = 1024, max_people: int | None = None, batch_size: int = 16,
-                 channels_last: bool = False) -> None:
+                 channels_last: bool = False, identity: dict | None = None) -> None:
         if int(det_input_size) != det_input_size or det_input_size < 32 or det_input_size % 32:
             raise EstimatorError(f"det_input_size must be a positive multiple of 32 px, got {det_input_size}")
         if not 0.0 <= float(det_score_thresh) < 1.0:
@@ -128,6 +132,7 @@ class Estimator:
         self.max_people = None if max_people is None else int(max_people)
         self.batch_size, self.channels_last = int(batch_size), bool(channels_last)
         self.device = torch.device(device)
+        self.identity = None if identity is None else dict(identity)
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         self.detector = detector.to(self.device, memory_format=fmt).eval()
         self.rootnet = rootnet.to(self.device, memory_format=fmt).eval()
@@ -156,13 +161,14 @@ class Estimator:
         log.info("loaded estimator bundle %s (%s)", spec.folder, ", ".join(
             f"{p}: {spec.paths[p].name}" for p in BUNDLE_PARTS))
         return cls(nets["detector"], nets["rootnet"], nets["posenet"], pose_cfg=spec.cfgs["posenet"],
-                   root_cfg=spec.cfgs["rootnet"], device=device, **opts)
+                   root_cfg=spec.cfgs["rootnet"], device=device, identity=spec.model, **opts)
 
     @classmethod
     def from_files(cls, detector: str | os.PathLike, rootnet: str | os.PathLike, posenet: str | os.PathLike, *,
                    detector_arch: str = "resdcn_18", det_cfg: ModelConfig | None = None,
                    pose_cfg: ModelConfig | None = None, root_cfg: ModelConfig | None = None,
-                   device: str | torch.device = "cpu", **options) -> Estimator:
+                   device: str | torch.device = "cpu", domain: str | None = None, name: str | None = None,
+                   **options) -> Estimator:
         """Build from three weight files.
 
         ``detector``: a published CenterNet ctdet COCO checkpoint of ``detector_arch`` (person channel kept,
@@ -170,7 +176,15 @@ class Estimator:
         :class:`ModelConfig`), any state_dict file of that network. ``rootnet``/``posenet``: snapshots or
         state_dicts; without ``root_cfg``/``pose_cfg`` they are the published 3DMPPE models (ResNet-50, 21 MuCo
         joints, 256² input, 64 depth bins). ``options``: :class:`Estimator` keyword arguments.
+
+        The identity the results carry (``model``) holds the three file names and their SHA-256, ``domain``
+        (:data:`~posenet3d.bundle.MODEL_DOMAINS`; default ``"published"`` without ``pose_cfg``/``root_cfg``, else
+        ``"own"``) and ``name`` (default ``"3dmppe-published"`` or ``"own"``); no version.
         """
+        domain = domain or ("published" if pose_cfg is None and root_cfg is None else "own")
+        name = name or ("3dmppe-published" if domain == "published" else "own")
+        model_identity(name, None, domain, {}, {})  # checks the domain before loading anything
+        check_options(options, "from_files")
         pose_cfg = pose_cfg or ModelConfig(task="posenet")
         root_cfg = root_cfg or ModelConfig(task="rootnet")
         if det_cfg is not None:
@@ -182,8 +196,10 @@ class Estimator:
         root, pose = build_network(root_cfg), build_network(pose_cfg)
         load_weights(root, rootnet)
         load_weights(pose, posenet)
-        check_options(options, "from_files")
-        return cls(det, root, pose, pose_cfg=pose_cfg, root_cfg=root_cfg, device=device, **options)
+        paths = {"detector": detector, "rootnet": rootnet, "posenet": posenet}
+        identity = model_identity(name, None, domain, paths, {part: sha256_file(p) for part, p in paths.items()})
+        return cls(det, root, pose, pose_cfg=pose_cfg, root_cfg=root_cfg, device=device, identity=identity,
+                   **options)
 
     # ------------------------------------------------------------------------------------ accessors
     @property
@@ -198,15 +214,9 @@ class Estimator:
     def _image(self, image, timings: dict[str, float]) -> np.ndarray:
         t = time.perf_counter()
         if isinstance(image, (str, os.PathLike)):
-            img = read_image(image)
-            name = str(image)
+            img = read_image(image, orientation="exif")  # a user's photo: upright as its EXIF says
         else:
             img = to_bgr(image, "image")
-            name = "image"
-        h, w = img.shape[:2]
-        if h < MIN_IMAGE_SIDE_PX or w < MIN_IMAGE_SIDE_PX:
-            raise MediaError(f"{name}: the image is {w}x{h} px, too small; the estimator needs at least "
-                             f"{MIN_IMAGE_SIDE_PX}x{MIN_IMAGE_SIDE_PX} px")
         timings["read"] = (time.perf_counter() - t) * 1000.0
         return img
 
@@ -283,12 +293,17 @@ class Estimator:
 
         ``intrinsics`` (3×3 K or ``(fx, fy, cx, cy)`` px) or ``focal`` (``f`` or ``(fx, fy)`` px); default f =
         1500 px at the image centre (depth ∝ focal length; module docstring). Returns an :class:`EstimateResult`
-        (empty when nobody is found). Raises :class:`~posenet3d.media.MediaError` for an unusable image.
+        (empty when nobody is found; empty with a note in ``notes`` for an image with a side under
+        :data:`MIN_IMAGE_SIDE_PX`, which cannot hold a person). A path is read upright as its EXIF orientation
+        says (:func:`~posenet3d.media.read_image` ``orientation="exif"``; an array is used as it is). Raises
+        :class:`~posenet3d.media.MediaError` for an unusable image.
         """
         t0 = time.perf_counter()
         timings = dict.fromkeys(STAGES, 0.0)
         img = self._image(image, timings)
         intr = resolve_intrinsics(img.shape[1], img.shape[0], intrinsics, focal)
+        if note := self._too_small(img):
+            return self._empty(intr, img, timings, t0, (note,))
         t = time.perf_counter()
         boxes, scores = self.detect(img)
         timings["detector"] = (time.perf_counter() - t) * 1000.0
@@ -309,11 +324,24 @@ class Estimator:
             raise EstimatorError(f"{len(scores)} scores for {len(boxes)} boxes")
         if not np.all(np.isfinite(boxes)):
             raise EstimatorError("boxes_xywh contains non-finite values")
+        if note := self._too_small(img):
+            return self._empty(intr, img, timings, t0, (note,))
         return self._estimate(img, boxes, scores, intr, timings, t0, per_crop=per_crop)
 
-    def _empty(self, intr: Intrinsics, img: np.ndarray, timings: dict[str, float], t0: float) -> EstimateResult:
+    def _empty(self, intr: Intrinsics, img: np.ndarray, timings: dict[str, float], t0: float,
+               notes: tuple[str, ...] = ()) -> EstimateResult:
         timings["total"] = (time.perf_counter() - t0) * 1000.0
-        return EstimateResult([], self.joint_names, self.skeleton, intr, (img.shape[1], img.shape[0]), timings)
+        return EstimateResult([], self.joint_names, self.skeleton, intr, (img.shape[1], img.shape[0]), timings,
+                              self.identity, list(notes))
+
+    @staticmethod
+    def _too_small(img: np.ndarray) -> str | None:
+        """The note of an image too small to hold a person (None when it is not)."""
+        h, w = img.shape[:2]
+        if min(h, w) >= MIN_IMAGE_SIDE_PX:
+            return None
+        return (f"the image is {w}x{h} px, too small to hold a person (a side under {MIN_IMAGE_SIDE_PX} px): "
+                f"nobody was searched for")
 
     def _estimate(self, img: np.ndarray, boxes: np.ndarray, scores: np.ndarray, intr: Intrinsics,
                   timings: dict[str, float], t0: float, per_crop: bool) -> EstimateResult:
@@ -350,13 +378,15 @@ class Estimator:
                          crop_box=cboxes[i].copy(), joint_conf=joint_conf[i].copy()) for i in order]
         timings["decode"] = (time.perf_counter() - t) * 1000.0
         timings["total"] = (time.perf_counter() - t0) * 1000.0
-        return EstimateResult(people, self.joint_names, self.skeleton, intr, (w, h), timings)
+        return EstimateResult(people, self.joint_names, self.skeleton, intr, (w, h), timings, self.identity)
 
 
 __all__ = [
     "BUNDLE_FILE",
     "BUNDLE_PARTS",
     "DEFAULT_FOCAL_PX",
+    "MIN_IMAGE_SIDE_PX",
+    "MODEL_DOMAINS",
     "STAGES",
     "BundleInfo",
     "BundleSpec",

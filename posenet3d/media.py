@@ -3,13 +3,20 @@
 * **Pixels**: every image leaves this module as an ``(H, W, 3)`` ``uint8`` **BGR** array (OpenCV's order). 8-bit
   grey ``(H, W)``/``(H, W, 1)`` and BGRA ``(H, W, 4)`` arrays are converted once; a BGR array with packed pixels
   is returned as it is (no copy), so a huge image is never duplicated here.
+* **Orientation**: :func:`read_image` returns pixels as stored by default (datasets: annotations are in stored
+  pixels); ``orientation="exif"`` turns the image upright as its EXIF orientation tag says (users' phone photos;
+  the estimator given a path and the demo read this way).
+* **Depth**: 16-bit files are scaled to 8 bits (the top 8 bits, ``v >> 8``); floating-point files (e.g. 32-bit
+  float TIFF) are mapped to 0..255 by :func:`float_to_uint8`; other sample types are refused with their name.
 * **Discovery** (:func:`discover_inputs`): an existing file (a video by its extension, anything else is tried as
   an image), a folder (its visible files, in natural order, not recursive), or a glob pattern. Each found path
   becomes an :class:`InputItem`; a missing path or an empty pattern becomes an item that carries its error, so a
-  caller can report it and carry on with the others.
+  caller can report it and carry on with the others. In a folder or a glob, a file whose extension is neither an
+  image's nor a video's (a README, a ``.camera.json`` sidecar) becomes an item of kind ``"other"``, for the
+  caller to skip and count.
 * **Errors** are :class:`MediaError` (a ``ValueError``) whose message starts with the input's path and says what
-  is wrong with it: missing, empty (0 bytes), a truncated JPEG, not decodable as an image, not 8-bit, too small,
-  a video that cannot be opened or that ends before its announced frame count.
+  is wrong with it: missing, empty (0 bytes), a truncated JPEG, not decodable as an image, an unsupported
+  sample type, a video that cannot be opened or that ends before its announced frame count.
 """
 from __future__ import annotations
 
@@ -23,7 +30,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-#: File extensions read as images when found in a folder or glob (other extensions are still tried).
+#: File extensions read as images when found in a folder or glob (a file named explicitly is tried whatever its
+#: extension; in a folder or glob other files are of kind ``"other"``).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".jp2")
 #: File extensions read as videos.
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
@@ -32,6 +40,9 @@ DEFAULT_FPS = 25.0
 _JPEG_TAIL_BYTES = 1024
 _JPEG_SOI, _JPEG_EOI = b"\xff\xd8", b"\xff\xd9"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*")
+#: ``read_image(orientation=...)``: pixels as stored, or turned upright as the EXIF orientation tag says.
+ORIENTATIONS = ("stored", "exif")
 
 
 class MediaError(ValueError):
@@ -40,8 +51,9 @@ class MediaError(ValueError):
 
 @dataclass(frozen=True)
 class InputItem:
-    """One input found by :func:`discover_inputs`: ``path``, ``kind`` (``"image"`` or ``"video"``) and, when the
-    input is already known to be unusable (missing path, pattern without a match), ``error``."""
+    """One input found by :func:`discover_inputs`: ``path``, ``kind`` (``"image"``, ``"video"``, or ``"other"``
+    for a file of a folder or glob that is neither by its extension) and, when the input is already known to be
+    unusable (missing path, pattern without a match), ``error``."""
 
     path: Path
     kind: str
@@ -52,18 +64,24 @@ def _natural_key(path: Path) -> list:
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path.name)]
 
 
-def input_kind(path: str | os.PathLike) -> str:
-    """``"video"`` for a video file extension (:data:`VIDEO_EXTENSIONS`), else ``"image"``."""
-    return "video" if Path(path).suffix.lower() in VIDEO_EXTENSIONS else "image"
+def input_kind(path: str | os.PathLike, named: bool = True) -> str:
+    """``"video"`` for a video file extension (:data:`VIDEO_EXTENSIONS`), ``"image"`` for an image extension
+    (:data:`IMAGE_EXTENSIONS`); any other file is ``"image"`` when ``named`` (the user named it: try it) and
+    ``"other"`` when it was found in a folder or by a pattern."""
+    suffix = Path(path).suffix.lower()
+    if suffix in VIDEO_EXTENSIONS:
+        return "video"
+    return "image" if named or suffix in IMAGE_EXTENSIONS else "other"
 
 
 def discover_inputs(spec: str | os.PathLike | Sequence[str | os.PathLike]) -> list[InputItem]:
     """The inputs named by ``spec``: a file, a folder, a glob pattern, or a list of those (in the given order).
 
     A folder contributes its visible regular files (hidden ``.*`` files and sub-folders are skipped), sorted in
-    natural order (``img2`` before ``img10``); files with an unknown extension are kept and tried as images, so a
-    stray non-image file is reported rather than silently skipped. A missing path or a pattern that matches
-    nothing yields one item with ``error`` set. Duplicates are removed (first occurrence kept).
+    natural order (``img2`` before ``img10``); there, and among a pattern's matches, a file whose extension is
+    neither an image's nor a video's is an item of kind ``"other"`` (a README, a sidecar), which callers skip
+    and count. A file named explicitly is tried as an image whatever its extension. A missing path or a pattern
+    that matches nothing yields one item with ``error`` set. Duplicates are removed (first occurrence kept).
     """
     specs = [spec] if isinstance(spec, (str, os.PathLike)) else list(spec)
     items: list[InputItem] = []
@@ -83,7 +101,7 @@ def discover_inputs(spec: str | os.PathLike | Sequence[str | os.PathLike]) -> li
             if not files:
                 add(InputItem(path, "image", f"{path}: the folder holds no files"))
             for p in files:
-                add(InputItem(p, input_kind(p)))
+                add(InputItem(p, input_kind(p, named=False)))
         elif path.exists():
             add(InputItem(path, input_kind(path)))
         elif any(c in str(s) for c in "*?["):
@@ -92,7 +110,7 @@ def discover_inputs(spec: str | os.PathLike | Sequence[str | os.PathLike]) -> li
             if not files:
                 add(InputItem(path, "image", f"{s}: no file matches this pattern"))
             for p in files:
-                add(InputItem(p, input_kind(p)))
+                add(InputItem(p, input_kind(p, named=False)))
         else:
             add(InputItem(path, input_kind(path), f"{path}: no such file or folder"))
     return items
@@ -137,16 +155,50 @@ def _check_complete(path: Path, data: np.ndarray) -> None:
                          f"{data.size} bytes)")
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
+def float_to_uint8(image: np.ndarray) -> np.ndarray:
+    """A floating-point image as ``uint8``: values within [0, 1] (the usual range of float images) are scaled by
+    255; an image with values beyond [0, 1] is stretched linearly from its minimum..maximum to 0..255 (a constant
+    image becomes 0). Non-finite values (NaN, inf) become 0. Rounded to the nearest integer."""
+    arr = np.asarray(image, dtype=np.float64)
+    finite = np.isfinite(arr)
+    values = arr[finite]
+    lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    if lo >= 0.0 and hi <= 1.0:
+        scaled = arr * 255.0
+    else:
+        scaled = (arr - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(arr)
+    return np.clip(np.rint(np.where(finite, scaled, 0.0)), 0, 255).astype(np.uint8)
+
+
+def _to_8bit(p: Path, img: np.ndarray) -> np.ndarray:
+    """A decoded image of any sample type as 8-bit (module docstring), or :class:`MediaError` naming the type."""
+    if img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)  # what OpenCV's IMREAD_COLOR does with 16-bit files
+    elif img.dtype.kind == "f":
+        img = float_to_uint8(img)
+    elif img.dtype != np.uint8:
+        raise MediaError(f"{p}: {img.dtype} samples are not supported (8-bit, 16-bit unsigned and floating-point "
+                         f"images are); convert the image to 8-bit")
+    return img
+
+
+def read_image(path: str | os.PathLike, orientation: str = "stored") -> np.ndarray:
     """Read an image file as ``(H, W, 3)`` BGR ``uint8``: the one image reader of posenet3d (datasets, detector
     training, estimator, demo).
 
-    Pixels are returned **as stored**: EXIF orientation is ignored, as in the reference and in the datasets'
-    annotations, so a box or joint in a file's pixel frame means the same pixel everywhere (rotate a phone
-    photo upright before passing it, if its EXIF says to). Grey and BGRA files are converted, 16-bit files
-    scaled to 8 bits by OpenCV. Raises :class:`MediaError` naming the file: missing, a folder, 0 bytes, a
-    truncated JPEG or PNG, or not decodable.
+    ``orientation``: ``"stored"`` (default) returns the pixels **as stored**, EXIF orientation ignored, as in
+    the reference and in the datasets' annotations, so a box or joint in a file's pixel frame means the same
+    pixel everywhere. ``"exif"`` turns the image upright as its EXIF orientation tag says (a phone photo taken
+    sideways comes out as the user saw it; the estimator given a path and the demo read this way); a file without
+    the tag reads the same either way.
+
+    Grey and BGRA files are converted; 16-bit files are scaled to 8 bits (``v >> 8``); floating-point files (a
+    32-bit float TIFF) are mapped by :func:`float_to_uint8` (``[0, 1]`` × 255, else min..max stretched to
+    0..255). Raises :class:`MediaError` naming the file: missing, a folder, 0 bytes, a truncated JPEG or PNG, an
+    unsupported sample type, or not decodable.
     """
+    if orientation not in ORIENTATIONS:
+        raise ValueError(f"read_image: orientation must be one of {ORIENTATIONS}, got {orientation!r}")
     p = Path(path)
     if not p.exists():
         raise MediaError(f"{p}: no such file")
@@ -159,7 +211,16 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if data.size == 0:
         raise MediaError(f"{p}: the file is empty (0 bytes)")
     _check_complete(p, data)
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    turn = cv2.IMREAD_IGNORE_ORIENTATION if orientation == "stored" else 0
+    # 8-bit colour straight away; TIFF (possibly float samples, which IMREAD_COLOR refuses) and anything
+    # IMREAD_COLOR cannot decode are read at their own depth and converted here
+    img = None
+    if data[:4].tobytes() not in _TIFF_SIGNATURES:
+        img = cv2.imdecode(data, cv2.IMREAD_COLOR | turn)
+    if img is None:
+        img = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR | turn)
+        if img is not None:
+            img = to_bgr(_to_8bit(p, img), str(p))
     if img is None:
         raise MediaError(f"{p}: cannot be decoded as an image (not an image file, corrupt, or an unsupported "
                          f"format; {data.size} bytes)")

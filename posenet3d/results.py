@@ -7,6 +7,7 @@ Timings in milliseconds, per stage of :data:`STAGES`.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -76,7 +77,9 @@ class EstimateResult:
 
     Behaves as the list of :class:`Person` (``len``, iteration, indexing). ``joint_names`` and ``skeleton``
     (bones as joint-index pairs) give the joint order; ``intrinsics`` are those actually used; ``image_size`` is
-    (W, H) px; ``timings_ms`` per stage (:data:`STAGES`).
+    (W, H) px; ``timings_ms`` per stage (:data:`STAGES`); ``model`` the identity of the networks that made it
+    (:attr:`posenet3d.estimator.Estimator.model`: ``name``, ``version``, ``domain``, ``files``; None when
+    unknown); ``notes`` what a reader should know about this result (e.g. an image too small to search).
     """
 
     people: list[Person]
@@ -85,6 +88,8 @@ class EstimateResult:
     intrinsics: Intrinsics
     image_size: tuple[int, int]
     timings_ms: dict[str, float] = field(default_factory=dict)
+    model: dict | None = None
+    notes: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.people)
@@ -97,12 +102,13 @@ class EstimateResult:
 
     def to_dict(self) -> dict:
         """JSON-ready: ``units``, ``image_size``, ``intrinsics``, ``people``, ``joint_names``, ``skeleton``,
-        ``timings_ms``."""
+        ``timings_ms``, ``model``, ``notes`` (docs/output-format.md)."""
         return {"units": dict(UNITS), "image_size": {"width": int(self.image_size[0]),
                                                      "height": int(self.image_size[1])},
                 "intrinsics": self.intrinsics.to_dict(), "people": [p.to_dict() for p in self.people],
                 "joint_names": list(self.joint_names), "skeleton": [list(b) for b in self.skeleton],
-                "timings_ms": {k: round(float(v), 2) for k, v in self.timings_ms.items()}}
+                "timings_ms": {k: round(float(v), 2) for k, v in self.timings_ms.items()},
+                "model": copy.deepcopy(self.model), "notes": list(self.notes)}
 
 
 __all__ = ["STAGES", "UNITS", "EstimateResult", "Person"]

@@ -345,29 +345,37 @@ def side_by_side(img_a: np.ndarray, img_b: np.ndarray, height: int | None = None
     return np.hstack([fit(a), fit(b)])
 
 
+def encode_image(image: np.ndarray, ext: str, name: str | os.PathLike = "image") -> bytes:
+    """A BGR (or grey) image encoded in the format of the extension ``ext`` (``".jpg"``, ``".png"``, anything
+    ``cv2.imencode`` knows). Raises ``ValueError`` naming ``name`` (the destination) when it cannot be encoded."""
+    if not isinstance(image, np.ndarray) or image.size == 0:
+        raise ValueError(f"cannot save image to {name}: expected a non-empty numpy array, got "
+                         f"{type(image).__name__} {getattr(image, 'shape', '')}")
+    ext = ext.lower()
+    if not ext:
+        raise ValueError(f"cannot save image to {name}: the file name has no extension (e.g. .jpg or .png)")
+    try:
+        ok, encoded = cv2.imencode(ext, image)
+    except cv2.error as e:
+        raise ValueError(f"cannot encode a {image.dtype} image of shape {image.shape} as {ext!r} for {name}: "
+                         f"{str(e).strip()}") from None
+    if not ok:
+        raise ValueError(f"cannot encode a {image.dtype} image of shape {image.shape} as {ext!r} for {name}")
+    return encoded.tobytes()
+
+
 def save_image(path: str | os.PathLike, image: np.ndarray) -> Path:
-    """Write a BGR (or grey) image atomically: encode, then :func:`posenet3d.fileio.write_bytes_atomic`.
+    """Write a BGR (or grey) image atomically: :func:`encode_image`, then
+    :func:`posenet3d.fileio.write_bytes_atomic`.
 
     The format comes from the extension (anything ``cv2.imencode`` knows: .jpg, .png, ...). Missing parent
     folders are created. On failure an existing file at ``path`` is left untouched and the error names
     ``path``. Returns ``path`` as a :class:`~pathlib.Path`.
     """
     path = Path(path)
-    if not isinstance(image, np.ndarray) or image.size == 0:
-        raise ValueError(f"cannot save image to {path}: expected a non-empty numpy array, got "
-                         f"{type(image).__name__} {getattr(image, 'shape', '')}")
-    ext = path.suffix.lower()
-    if not ext:
-        raise ValueError(f"cannot save image to {path}: the file name has no extension (e.g. .jpg or .png)")
+    data = encode_image(image, path.suffix, path)
     try:
-        ok, encoded = cv2.imencode(ext, image)
-    except cv2.error as e:
-        raise ValueError(f"cannot encode a {image.dtype} image of shape {image.shape} as {ext!r} for {path}: "
-                         f"{str(e).strip()}") from None
-    if not ok:
-        raise ValueError(f"cannot encode a {image.dtype} image of shape {image.shape} as {ext!r} for {path}")
-    try:
-        write_bytes_atomic(path, encoded.tobytes())
+        write_bytes_atomic(path, data)
     except OSError as e:
         raise OSError(f"cannot write image to {path}: {e}") from e
     return path

@@ -130,7 +130,9 @@ def test_result_schema_units_and_joint_names(nets):
     assert set(res.timings_ms) >= {"detector", "rootnet", "posenet", "total"}
     assert res.timings_ms["total"] >= res.timings_ms["posenet"] > 0
     d = json.loads(json.dumps(res.to_dict(), allow_nan=False))
-    assert set(d) == {"units", "image_size", "intrinsics", "people", "joint_names", "skeleton", "timings_ms"}
+    assert set(d) == {"units", "image_size", "intrinsics", "people", "joint_names", "skeleton", "timings_ms",
+                      "model", "notes"}
+    assert d["model"] is None and d["notes"] == []  # an estimator built from modules does not know its identity
     assert "mm" in d["units"]["joints_cam_mm"] and "px" in d["units"]["joints_2d_px"]
     assert set(d["people"][0]) == {"bbox", "score", "root_cam_mm", "joints_cam_mm", "joints_2d_px", "joint_conf",
                                    "pose_score"}
@@ -172,8 +174,11 @@ def test_grey_and_bgra_inputs_equal_their_bgr_versions(nets, tmp_path):
 
 def test_bad_images_raise_clear_errors(nets):
     est = make_estimator(nets)
-    with pytest.raises(MediaError, match=r"1x1 px, too small"):
-        est.estimate(np.zeros((1, 1, 3), np.uint8))
+    for shape in ((1, 1, 3), (3, 5000, 3), (5000, 7)):  # valid images too small for a person: empty, a note
+        res = est.estimate(np.zeros(shape, np.uint8))
+        assert len(res) == 0 and "too small to hold a person" in res.notes[0]
+        assert res.to_dict()["notes"] == res.notes and res.image_size == (shape[1], shape[0])
+    assert len(est.estimate_from_boxes(np.zeros((4, 4, 3), np.uint8), [[0, 0, 2, 2]]).notes) == 1
     with pytest.raises(MediaError, match="8-bit"):
         est.estimate(np.zeros((64, 64, 3), np.float32))
     with pytest.raises(MediaError, match="empty"):
@@ -182,6 +187,18 @@ def test_bad_images_raise_clear_errors(nets):
         est.estimate(np.zeros((64, 64, 2), np.uint8))
     with pytest.raises(MediaError, match="no such file"):
         est.estimate("/nonexistent/picture.jpg")
+
+
+def test_a_path_is_read_upright_as_its_exif_says(nets, tmp_path):
+    """Given a path, the estimator turns a phone photo upright (EXIF orientation 6: rotate 90° clockwise)."""
+    from PIL import Image
+    img = sample_image(128)[:, :96]
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(img[:, :, ::-1]).save(tmp_path / "phone.jpg", exif=exif.tobytes(), quality=95)
+    res = make_estimator(nets).estimate(tmp_path / "phone.jpg")
+    assert res.image_size == (128, 96)  # (W, H): stored 96 wide and 128 high, turned a quarter
+    assert res.intrinsics.cx == 64.0
 
 
 def test_focal_scales_root_depth_linearly(nets):
@@ -377,6 +394,14 @@ def test_from_files_reads_published_style_snapshots(nets, tmp_path):
     est = Estimator.from_files(tmp_path / "det.pth", tmp_path / "root.pth.tar", tmp_path / "pose.pth.tar",
                                det_cfg=DET_CFG, pose_cfg=POSE_CFG, root_cfg=ROOT_CFG, flip_test=False)
     assert est.det_input_size == DET_INPUT and not est.flip_test
+    import hashlib
+    assert est.identity["domain"] == "own" and est.identity["version"] is None
+    assert est.identity["files"]["rootnet"] == {
+        "file": "root.pth.tar", "sha256": hashlib.sha256((tmp_path / "root.pth.tar").read_bytes()).hexdigest()}
+    assert est.estimate(sample_image(96)).to_dict()["model"] == est.identity
+    with pytest.raises(EstimatorError, match="domain"):
+        Estimator.from_files(tmp_path / "det.pth", tmp_path / "root.pth.tar", tmp_path / "pose.pth.tar",
+                             det_cfg=DET_CFG, pose_cfg=POSE_CFG, root_cfg=ROOT_CFG, domain="real")
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         np.testing.assert_allclose(est.posenet(x).numpy(), pose(x).numpy(), rtol=1e-5, atol=1e-5)
@@ -419,6 +444,7 @@ def test_fp16_bundle_keeps_out_of_range_tensors(nets, tmp_path):
     import yaml
     doc = yaml.safe_load((tmp_path / "m" / BUNDLE_FILE).read_text())
     doc["posenet"]["sha256"] = hashlib.sha256((tmp_path / "m" / "posenet.pth").read_bytes()).hexdigest()
+    doc["model"]["files"]["posenet"] = doc["posenet"]["sha256"]
     doc["posenet"]["bytes"] = (tmp_path / "m" / "posenet.pth").stat().st_size
     (tmp_path / "m" / BUNDLE_FILE).write_text(yaml.safe_dump(doc))
     with pytest.raises(EstimatorError, match=r"posenet.pth: .*inf/NaN.*bn1.running_var"):

@@ -26,3 +26,14 @@ def test_pool_reproduces_targets_and_k(tiny_world, tmp_path):
         # the patches look alike (the pool resampled once more)
         diff = np.abs(tb.img.numpy() - ta.img.numpy()).mean() / np.abs(ta.img.numpy()).mean()
         assert diff < 0.15
+
+
+def test_pool_command(tiny_world, tmp_path, capsys):
+    """``posenet3d pool`` builds the pool; a missing source is one line and exit code 2."""
+    from posenet3d import cli
+    assert cli.main(["pool", "--src", str(tiny_world / "train"), "--dst", str(tmp_path / "pool"), "--size", "64"]) == 0
+    assert "wrote a pool of" in capsys.readouterr().out
+    assert (tmp_path / "pool" / "data" / "MuCo-3DHP.json").is_file()
+    assert cli.main(["pool", "--src", str(tmp_path / "nothing"), "--dst", str(tmp_path / "p2")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("posenet3d pool: error:") and len(err.strip().splitlines()) == 1

@@ -9,7 +9,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def command_parser(prog: str | None, doc: str | None):
-    """An ``argparse`` parser whose help shows ``doc`` with its example command lines gathered at the end.
+    """An ``argparse`` parser whose help shows ``doc`` with its example command lines gathered at the end, and
+    whose usage errors are one line on stderr (``<prog>: error: <message> (see <prog> --help)``, exit code 2).
 
     Example lines are the docstring's indented lines that start with ``posenet3d``, ``python`` or ``torchrun``
     (with their ``\\`` continuation lines); the rest is the description."""
@@ -24,5 +25,10 @@ def command_parser(prog: str | None, doc: str | None):
             text.append(line)
     description = "\n".join(text).strip()
     epilog = ("examples:\n" + "\n".join(examples)) if examples else None
-    return argparse.ArgumentParser(prog=prog, description=description, epilog=epilog,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    class OneLineErrors(argparse.ArgumentParser):
+        def error(self, message: str):
+            self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    return OneLineErrors(prog=prog, description=description, epilog=epilog,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)

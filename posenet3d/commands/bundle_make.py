@@ -5,7 +5,8 @@
 
 Each argument is ``CONFIG:SNAPSHOT``; weights are stored in fp16 (``--dtype float32`` to keep them as trained).
 ``--det-thresh`` / ``--det-nms-iou`` / ``--det-input-size`` / ``--det-flip-test`` store detector settings with the
-bundle (the bundled model's command is in README "Results").
+bundle (the bundled model's command is in README "Results"). ``--name``, ``--model-version`` and ``--domain``
+record what the networks are (``estimator.yaml`` ``model``, carried into every result's JSON).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import torch
 from posenet3d.checkpoint import CheckpointError, load_weights
 from posenet3d.commands import command_parser
 from posenet3d.config import ConfigError, load_config
-from posenet3d.estimator import EstimatorError, save_bundle
+from posenet3d.estimator import MODEL_DOMAINS, EstimatorError, save_bundle
 from posenet3d.tasks import get_task
 
 
@@ -32,6 +33,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
                    help="stored detector input side in px (default: the detector config's input_size)")
     p.add_argument("--det-flip-test", action="store_true",
                    help="store det_flip_test: the detector averages its maps over the mirrored image (2x its time)")
+    p.add_argument("--name", default=None, help="the model's name (default: the --out folder's name)")
+    p.add_argument("--model-version", default=None, help="the model's version (default: none)")
+    p.add_argument("--domain", choices=MODEL_DOMAINS, default="own",
+                   help="what the networks were trained on (default: own)")
     args = p.parse_args(argv)
     cfgs, models = {}, {}
     try:
@@ -45,7 +50,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
                                                    ("det_input_size", args.det_input_size),
                                                    ("det_flip_test", args.det_flip_test or None))
                    if v is not None}
-        info = save_bundle(args.out, cfgs, models, dtype=getattr(torch, args.dtype), options=options)
+        info = save_bundle(args.out, cfgs, models, dtype=getattr(torch, args.dtype), options=options,
+                           name=args.name, version=args.model_version, domain=args.domain)
     except (ConfigError, CheckpointError, EstimatorError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -11,12 +11,11 @@ length is scaled by the same factor and the principal point moved with it, so pr
 depths and RootNet's k (which depends on box side / focal) are unchanged. Other people inside the crop stay in
 the pixels (as occluders) but are not annotated.
 
-Command line: ``python -m posenet3d.datasets.pool --src data/Synthetic/train --dst data/Synthetic/train_pool
---size 208``.
+Command line: ``posenet3d pool --src data/Synthetic/train --dst data/Synthetic/train_pool --size 208``
+(:mod:`posenet3d.commands.pool`; ``python -m posenet3d.datasets.pool`` runs the same).
 """
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
@@ -90,18 +89,7 @@ def build_pool(src: str | Path, dst: str | Path, size: int = 208, margin: float 
     return len(anns)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--src", required=True, help="a training set in the MuCo-3DHP layout")
-    p.add_argument("--dst", required=True, help="where to write the pool (MuCo-3DHP layout)")
-    p.add_argument("--size", type=int, default=208, help="pool image side (px); ≥ 1.6 × the network input")
-    p.add_argument("--margin", type=float, default=1.6, help="pool crop side / processed box side")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    n = build_pool(args.src, args.dst, args.size, args.margin)
-    print(f"wrote a pool of {n} people to {args.dst}")
-    return 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from posenet3d.commands.pool import main
+
+    raise SystemExit(main(prog="python -m posenet3d.datasets.pool"))
