@@ -23,9 +23,11 @@ from __future__ import annotations
 import glob
 import os
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from queue import Queue
 
 import cv2
 import numpy as np
@@ -285,3 +287,29 @@ class VideoReader:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def prefetch(frames: Iterator, size: int = 8) -> Iterator:
+    """Iterate ``frames`` (e.g. a :class:`VideoReader`) in a background thread, ``size`` items ahead, so that
+    decoding overlaps the caller's work; an exception of the reader is raised here, in order."""
+    queue: Queue = Queue(maxsize=max(1, size))
+    done = object()
+
+    def work() -> None:
+        try:
+            for item in frames:
+                queue.put(item)
+        except BaseException as exc:  # noqa: BLE001 — handed to the consumer, which raises it
+            queue.put(_Raised(exc))
+        queue.put(done)
+
+    threading.Thread(target=work, daemon=True).start()
+    while (item := queue.get()) is not done:
+        if isinstance(item, _Raised):
+            raise item.exc
+        yield item
+
+
+@dataclass
+class _Raised:
+    exc: BaseException

@@ -122,7 +122,7 @@ def _per_person_vis(joint_vis, n_people: int) -> list[np.ndarray | None]:
 
 def draw_2d(image_bgr: np.ndarray, people: Sequence[dict], skeleton: JointSet | Sequence[tuple[int, int]],
             joint_vis: Sequence[np.ndarray | None] | None = None,
-            colors: Sequence[Color] | None = None) -> np.ndarray:
+            colors: Sequence[Color] | None = None, labels: Sequence[str] | None = None) -> np.ndarray:
     """Overlay people on a copy of the image and return it (BGR ``uint8``, same height and width).
 
     Args:
@@ -133,6 +133,7 @@ def draw_2d(image_bgr: np.ndarray, people: Sequence[dict], skeleton: JointSet | 
         joint_vis: optional per-person ``(J,)`` weights; joints with weight ``<= 0`` and their bones are not
             drawn. Non-finite joints are never drawn.
         colors: per-person BGR colours; defaults to :func:`person_colors`.
+        labels: per-person names drawn instead of the index (e.g. track ids in a video).
     """
     canvas = as_bgr(image_bgr, "image_bgr")
     h, w = canvas.shape[:2]
@@ -156,7 +157,8 @@ def draw_2d(image_bgr: np.ndarray, people: Sequence[dict], skeleton: JointSet | 
         _draw_skeleton(canvas, pts, valid, bones, color, line_t)
         if label_anchor is not None:
             score = person.get("score")
-            text = f"{i}" if score is None else f"{i}: {float(score):.2f}"
+            name = str(i) if labels is None else str(labels[i])
+            text = name if score is None else f"{name}: {float(score):.2f}"
             _draw_label(canvas, text, label_anchor, color, font_scale, font_t)
     return canvas
 
@@ -253,12 +255,14 @@ def view_limits(points_cam_mm: np.ndarray, margin: float = 0.1, min_span_mm: flo
 
 
 def figure_3d(people: Sequence[dict], skeleton: JointSet | Sequence[tuple[int, int]], title: str = "",
-              colors: Sequence[Color] | None = None, size_px: tuple[int, int] = (960, 480), dpi: int = 100
-              ) -> Figure:
+              colors: Sequence[Color] | None = None, size_px: tuple[int, int] = (960, 480), dpi: int = 100,
+              labels: Sequence[str] | None = None, limits: ViewLimits | None = None) -> Figure:
     """The two-panel matplotlib figure behind :func:`draw_3d` (front view left, top view right).
 
     ``people``: dicts with ``joints_cam_mm`` ``(J, 3)`` (camera frame, mm); non-finite joints are skipped.
-    ``size_px`` is ``(width, height)``. With no people the figure only says "no people detected".
+    ``size_px`` is ``(width, height)``. With no people the figure only says "no people detected". ``labels``
+    name the people (default: their index); ``limits`` fix the axes (e.g. over a whole video, so the views do
+    not rescale from frame to frame; default: around these people, :func:`view_limits`).
     The figure has an Agg canvas attached and is independent of pyplot.
     """
     width, height = (int(v) for v in size_px)
@@ -274,7 +278,7 @@ def figure_3d(people: Sequence[dict], skeleton: JointSet | Sequence[tuple[int, i
         return fig
     colors = _colors_for(len(people), colors)
     all_joints = [_person_joints(p, "joints_cam_mm", 3, i, bones) for i, p in enumerate(people)]
-    lim = view_limits(np.concatenate(all_joints, axis=0))
+    lim = limits or view_limits(np.concatenate(all_joints, axis=0))
 
     ax_front = fig.add_subplot(1, 2, 1)
     ax_top = fig.add_subplot(1, 2, 2)
@@ -288,10 +292,11 @@ def figure_3d(people: Sequence[dict], skeleton: JointSet | Sequence[tuple[int, i
             ax.plot(joints[valid, u], joints[valid, v], linestyle="none", marker="o", markersize=3, color=c)
         if valid.any():
             head = np.argmin(np.where(valid, joints[:, 1], np.inf))  # highest joint (camera y points down)
-            ax_front.annotate(str(i), (joints[head, 0], joints[head, 1]), textcoords="offset points",
+            name = str(i) if labels is None else str(labels[i])
+            ax_front.annotate(name, (joints[head, 0], joints[head, 1]), textcoords="offset points",
                               xytext=(0, 6), ha="center", color=c, fontsize=9, fontweight="bold")
             mean = joints[valid].mean(axis=0)
-            ax_top.annotate(str(i), (mean[0], mean[2]), textcoords="offset points", xytext=(6, 6),
+            ax_top.annotate(name, (mean[0], mean[2]), textcoords="offset points", xytext=(6, 6),
                             color=c, fontsize=9, fontweight="bold")
 
     ax_front.set_xlim(*lim.front_x)
@@ -320,10 +325,11 @@ def render_figure(fig: Figure) -> np.ndarray:
 
 
 def draw_3d(people: Sequence[dict], skeleton: JointSet | Sequence[tuple[int, int]], title: str = "",
-            colors: Sequence[Color] | None = None, size_px: tuple[int, int] = (960, 480), dpi: int = 100
-            ) -> np.ndarray:
+            colors: Sequence[Color] | None = None, size_px: tuple[int, int] = (960, 480), dpi: int = 100,
+            labels: Sequence[str] | None = None, limits: ViewLimits | None = None) -> np.ndarray:
     """Render :func:`figure_3d` to a BGR ``uint8`` image of about ``size_px`` = (width, height) px."""
-    return render_figure(figure_3d(people, skeleton, title=title, colors=colors, size_px=size_px, dpi=dpi))
+    return render_figure(figure_3d(people, skeleton, title=title, colors=colors, size_px=size_px, dpi=dpi,
+                                   labels=labels, limits=limits))
 
 
 def side_by_side(img_a: np.ndarray, img_b: np.ndarray, height: int | None = None) -> np.ndarray:

@@ -356,6 +356,30 @@ def test_demo_on_a_video(bundle, tmp_path):
     assert [r["frame"] for r in records] == [0, 1, 2, 3, 4]
     assert all(len(r["people"]) == 2 and r["joint_names"] == list(MUCO.joints_name) for r in records)
     assert records[1]["time_s"] == pytest.approx(0.1)
+    # every tracked person's frames in the tracks file are the frames its id appears in the JSON lines (this
+    # bundle's random weights move people too much for stable ids: test_video.py checks those)
+    seen: dict[int, list[int]] = {}
+    for r in records:
+        for p in r["people"]:
+            if p["track_id"] is not None:
+                seen.setdefault(p["track_id"], []).append(r["frame"])
+                assert np.asarray(p["joints_cam_mm_smoothed"]).shape == (MUCO.joint_num, 3)
+    tracks = json.loads((out / "clip_tracks.json").read_text())
+    assert {t["track_id"]: t["frames"] for t in tracks["tracks"]} == seen and tracks["smoothing"] == "online"
+    t = tracks["tracks"][0]
+    assert np.asarray(t["joints_cam_mm_smoothed"]).shape == (len(t["frames"]), MUCO.joint_num, 3)
+
+
+def test_demo_video_start_max_frames_and_offline_smoothing(bundle, tmp_path):
+    video = tmp_path / "clip.mp4"
+    write_video(video, 8)
+    out = tmp_path / "vis"
+    assert run(bundle, out, "--input", str(video), "--start", "2", "--max-frames", "4", "--smooth", "offline",
+               "--no-video-3d") == 0
+    records = [json.loads(line) for line in (out / "clip.jsonl").read_text().splitlines()]
+    assert [r["frame"] for r in records] == [2, 3, 4, 5]
+    assert json.loads((out / "clip_tracks.json").read_text())["smoothing"] == "offline"
+    assert run(bundle, tmp_path / "x", "--input", str(video), "--max-frames", "0") == 2
 
 
 def test_demo_on_a_video_that_ends_early(bundle, tmp_path, capsys):

@@ -4,16 +4,19 @@
     python demo/demo.py --input photo.jpg --focal 1200   # one image, known focal length (px)
     python demo/demo.py --input shots/ --pose-nms        # every image and video of a folder
     python demo/demo.py --input 'shots/*.png' --intrinsics 1150,1148,640,360
-    python demo/demo.py --input clip.mp4                 # annotated video + per-frame JSON lines
+    python demo/demo.py --input clip.mp4                 # tracked video, per-frame JSON lines, tracks file
+    python demo/demo.py --input clip.mp4 --smooth offline --start 100 --max-frames 250
     python demo/demo.py --input photo.jpg --published --detector ctdet_coco_resdcn18.pth \\
         --detector-arch resdcn_18 --rootnet snapshot_18.pth.tar --posenet snapshot_24.pth.tar
     posenet3d demo --input photo.jpg                     # the same program as a posenet3d command
 
 Outputs (under ``--output``, default ``output/vis`` of the repository), per image ``<name>``: ``<name>_2d.jpg``
 (skeletons and boxes over the image), ``<name>_3d.png`` (front and top views of all people in the camera frame,
-mm, colours as in the overlay) and ``<name>.json``; per video: ``<name>_vis.mp4`` (overlay beside the 3D views,
-``--no-video-3d`` for the overlay only) and ``<name>.jsonl`` (one JSON object per frame). Every field, with its
-unit and frame: docs/output-format.md. An input's files are written as a set (all or none). The demo never
+mm, colours as in the overlay) and ``<name>.json``; per video: every person tracked with a stable id and colour and
+smoothed in 3D (``--smooth``), ``<name>_vis.mp4`` (overlay beside the 3D views on axes fixed over the clip,
+``--no-video-3d`` for the overlay only), ``<name>.jsonl`` (one JSON object per frame, people with ``track_id``)
+and ``<name>_tracks.json`` (per track: frames, raw and smoothed 3D joints, 2D joints, confidences). Every field,
+with its unit and frame: docs/output-format.md. An input's files are written as a set (all or none). The demo never
 replaces an input of the run, nor a file it did not write itself (it keeps a record, ``.posenet3d-outputs.json``
 in the output folder): such an input fails with a message, unless ``--overwrite`` allows replacing other files.
 
@@ -47,11 +50,12 @@ from posenet3d.bundle import sha256_file
 from posenet3d.camera import EstimatorError, resolve_intrinsics
 from posenet3d.checkpoint import CheckpointError
 from posenet3d.commands import REPO, command_parser
+from posenet3d.commands.demo_video import process_video
 from posenet3d.config import ConfigError
 from posenet3d.detection.model import ARCHS
 from posenet3d.fileio import atomic_paths
-from posenet3d.media import InputItem, MediaError, VideoReader, discover_inputs, read_image
-from posenet3d.vis import draw_2d, draw_3d, encode_image, side_by_side
+from posenet3d.media import InputItem, MediaError, discover_inputs, read_image
+from posenet3d.vis import draw_2d, draw_3d, encode_image
 
 DEFAULT_MODEL_DIR = REPO / "demo" / "model"
 DEMO_IMAGES = REPO / "demo" / "images"
@@ -110,8 +114,13 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     o.add_argument("--det-thresh", type=float, help="detector score threshold in [0, 1) (estimator default 0.3)")
     o.add_argument("--max-people", type=int, help="keep at most this many people per image")
     o.add_argument("--channels-last", action="store_true", help="run the networks in channels-last format")
-    p.add_argument("--video-3d", action=argparse.BooleanOptionalAction, default=True,
-                   help="put the 3D views beside each video frame (default: on)")
+    v = p.add_argument_group("video (people tracked with stable ids; docs/video.md)")
+    v.add_argument("--video-3d", action=argparse.BooleanOptionalAction, default=True,
+                   help="put the 3D views (axes fixed over the clip) beside each video frame (default: on)")
+    v.add_argument("--smooth", choices=("online", "offline", "none"), default="online",
+                   help="3D smoothing per track: online One-Euro (default), offline zero-lag, or none")
+    v.add_argument("--start", type=int, default=0, help="first frame to process (default 0)")
+    v.add_argument("--max-frames", type=int, default=None, help="process at most this many frames")
     return p
 
 
@@ -164,6 +173,9 @@ def check_args(args: argparse.Namespace) -> dict:
         camera["focal"] = args.focal
     if args.det_thresh is not None and not 0.0 <= args.det_thresh < 1.0:
         raise UsageError(f"--det-thresh {args.det_thresh:g}: a detector score threshold is in [0, 1)")
+    if args.start < 0 or (args.max_frames is not None and args.max_frames < 1):
+        raise UsageError(f"--start {args.start} / --max-frames {args.max_frames}: the start is >= 0 and at least "
+                         "1 frame is processed")
     if args.max_people is not None and args.max_people < 1:
         raise UsageError(f"--max-people {args.max_people}: must be at least 1")
     if args.threads < 0:
@@ -335,53 +347,6 @@ def process_image(est, item: InputItem, out: OutputFolder, base: str, camera: di
                       result.notes)
 
 
-def process_video(est, item: InputItem, out: OutputFolder, base: str, camera: dict, with_3d: bool) -> str:
-    paths = [out.folder / f"{base}_vis.mp4", out.folder / f"{base}.jsonl"]
-    problem: MediaError | None = None
-    people_total, notes = 0, []
-    with out.writing(item, paths, keep_suffix=True) as (tmp_video, tmp_lines):
-        writer = None
-        try:
-            with VideoReader(item.path) as reader, open(tmp_lines, "w") as lines:
-                bar = tqdm(total=reader.frame_count or None, desc=item.path.name, unit="frame", disable=None,
-                           leave=False)
-                try:
-                    for index, frame in reader:
-                        result = est.estimate(frame, **camera)
-                        people_total += len(result)
-                        notes += result.notes
-                        overlay, views = render(frame, result, f"{item.path.name} frame {index}", with_3d)
-                        canvas = overlay if views is None else side_by_side(overlay, views)
-                        if writer is None:
-                            h, w = canvas.shape[:2]
-                            writer = cv2.VideoWriter(str(tmp_video), cv2.VideoWriter_fourcc(*"mp4v"), reader.fps,
-                                                     (w, h))
-                            if not writer.isOpened():
-                                raise MediaError(f"{paths[0]}: OpenCV cannot write an mp4v video here")
-                        writer.write(canvas)
-                        record = {"input": str(item.path), "frame": index, "time_s": round(index / reader.fps, 4),
-                                  **result.to_dict()}
-                        lines.write(json.dumps(record, allow_nan=False) + "\n")
-                        bar.update(1)
-                finally:
-                    bar.close()
-                frames, fps = reader.frames_read, reader.fps
-                try:
-                    reader.check_complete()
-                except MediaError as exc:
-                    if not frames:
-                        raise
-                    problem = exc  # keep what was processed, also when the video ended early
-        finally:
-            if writer is not None:
-                writer.release()
-    if problem is not None:
-        raise MediaError(f"{problem} (the {frames} frames read were written to {paths[0].name} and "
-                         f"{paths[1].name})")
-    return with_notes(f"{frames} frames at {fps:g} fps, {people_total} person detections → {paths[0].name}, "
-                      f"{paths[1].name}", notes)
-
-
 def sidecar_path(path: Path) -> Path:
     return Path(path).with_name(Path(path).stem + ".camera.json")
 
@@ -452,7 +417,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
             if item.error is not None:
                 raise MediaError(item.error)
             if item.kind == "video":
-                summary = process_video(est, item, out, bases[item.path], camera, args.video_3d)
+                summary, notes = process_video(est, item, out, bases[item.path], camera, args.video_3d,
+                                               args.smooth, args.start, args.max_frames)
+                summary = with_notes(summary, notes)
             else:
                 summary = process_image(est, item, out, bases[item.path], camera or sidecar_camera(item.path))
         except (MediaError, EstimatorError, OutputRefused, ValueError, OSError, RuntimeError, cv2.error) as exc:
