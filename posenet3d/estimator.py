@@ -381,22 +381,6 @@ class Estimator:
         return EstimateResult(people, self.joint_names, self.skeleton, intr, (w, h), timings, self.identity)
 
 
-__all__ = [
-    "BUNDLE_FILE",
-    "BUNDLE_PARTS",
-    "DEFAULT_FOCAL_PX",
-    "MIN_IMAGE_SIDE_PX",
-    "MODEL_DOMAINS",
-    "STAGES",
-    "BundleInfo",
-    "BundleSpec",
-    "EstimateResult",
-    "Estimator",
-    "EstimatorError",
-    "Intrinsics",
-    "Person",
-    "build_network",
-    "read_bundle",
-    "resolve_intrinsics",
-    "save_bundle",
-]
+__all__ = ["BUNDLE_FILE", "BUNDLE_PARTS", "DEFAULT_FOCAL_PX", "MIN_IMAGE_SIDE_PX", "MODEL_DOMAINS", "STAGES",
+           "BundleInfo", "BundleSpec", "EstimateResult", "Estimator", "EstimatorError", "Intrinsics", "Person",
+           "build_network", "read_bundle", "resolve_intrinsics", "save_bundle"]

@@ -17,6 +17,7 @@ import yaml
 from posenet3d import cli
 from posenet3d.bundle import read_bundle
 from posenet3d.commands import REPO, demo
+from posenet3d.commands.demo_outputs import RECORD_FILE
 from posenet3d.config import ModelConfig, load_config
 from posenet3d.estimator import build_network, save_bundle
 from posenet3d.media import MediaError, VideoReader, discover_inputs, read_image, to_bgr
@@ -71,7 +72,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def temporaries(folder: Path) -> list[str]:
-    return [p.name for p in folder.iterdir() if p.name.startswith(".") and p.name != demo.RECORD_FILE]
+    return [p.name for p in folder.iterdir() if p.name.startswith(".") and p.name != RECORD_FILE]
 
 
 def test_demo_on_one_image_writes_overlay_figure_and_json(bundle, tmp_path, capsys):

@@ -140,6 +140,20 @@ def train_rate(depth: int, batch: int, size: int, steps: int, device: torch.devi
     return steps * batch / (time.perf_counter() - t0)
 
 
+def _data_root(args, tmp: Path) -> tuple[Path, str]:
+    """(dataset root, where it came from): ``--data``, else the synthetic world, else a generated fixture."""
+    if args.data is not None:
+        return args.data, f"--data {args.data}"
+    if not args.fixture and (SYNTHETIC_DEFAULT / "data" / "MuCo-3DHP.json").is_file():
+        return SYNTHETIC_DEFAULT, f"synthetic world at {SYNTHETIC_DEFAULT}"
+    w, h = args.fixture_size
+    root = write_muco_fixture(tmp, args.fixture_images, w, h)
+    source = f"generated fixture: {args.fixture_images} random {w}x{h} JPEGs"
+    if not args.fixture:
+        source += f" (no --data and no {SYNTHETIC_DEFAULT}; generate the synthetic world with `posenet3d synth`)"
+    return root, source
+
+
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     p = command_parser(prog, __doc__)
     p.add_argument("--data", type=Path, default=None, help="dataset folder in the MuCo-3DHP layout")
@@ -160,17 +174,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     args = p.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="bench_data_") as tmp:
-        if args.data is not None:
-            root, source = args.data, f"--data {args.data}"
-        elif not args.fixture and (SYNTHETIC_DEFAULT / "data" / "MuCo-3DHP.json").is_file():
-            root, source = SYNTHETIC_DEFAULT, f"synthetic world at {SYNTHETIC_DEFAULT}"
-        else:
-            w, h = args.fixture_size
-            root = write_muco_fixture(Path(tmp), args.fixture_images, w, h)
-            source = f"generated fixture: {args.fixture_images} random {w}x{h} JPEGs"
-            if not args.fixture:
-                source += (f" (no --data and no {SYNTHETIC_DEFAULT}; generate the synthetic world with "
-                           f"`posenet3d synth`)")
+        root, source = _data_root(args, Path(tmp))
         try:
             records = MuCo(root).records
         except DatasetError as exc:
