@@ -183,6 +183,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         if not records:
             print(f"error: {root} holds no usable person records", file=sys.stderr)
             return 2
+        if len(records) < args.batch:
+            print(f"error: {root} holds {len(records)} people, fewer than one batch of {args.batch} (--batch)",
+                  file=sys.stderr)
+            return 2
         codec = TopDownCodec(input_shape=(args.input_size, args.input_size))
         dataset = PoseDataset(records, MUCO, codec, train=True)
         sizes = sorted({tuple(r.img_size) for r in records})
