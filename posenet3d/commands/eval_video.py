@@ -2,6 +2,7 @@
 
     posenet3d eval-video --data data/SyntheticVideo                       # every clip, the bundled model
     posenet3d eval-video --data data/SyntheticVideo --clips 2 --frames 50 --out /tmp/video_eval.json
+    posenet3d eval-video --data data/SyntheticVideo tracker.max_age=50 tracker.gate_root_mm=1500
 
 For each clip (``clips/C*/tracks.json`` + ``frames/*.jpg``, layout in data/Synthetic/README.md) it runs the
 estimator on every frame with the clip's intrinsics, tracks the people (:mod:`posenet3d.tracking`) and smooths
@@ -23,6 +24,7 @@ from tqdm import tqdm
 
 from posenet3d.checkpoint import CheckpointError
 from posenet3d.commands import command_parser
+from posenet3d.config import ConfigError, load_config
 from posenet3d.estimator import Estimator, EstimatorError
 from posenet3d.evaluation.report import write_result_json
 from posenet3d.evaluation.video import mot_metrics, track_pose_metrics
@@ -42,7 +44,14 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     p.add_argument("--match-mm", type=float, default=500.0, help="root distance to match a person (mm)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--out", default=None, help="also write the results as JSON here")
-    args = p.parse_args(argv)
+    p.add_argument("overrides", nargs="*", help="tracker / smoothing settings, e.g. tracker.max_age=50 "
+                   "smoothing.root_depth.min_cutoff_hz=0.5 (units: docs/video.md)")
+    args = p.parse_intermixed_args(argv)
+    try:
+        cfg = load_config(None, args.overrides)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     clips = sorted(Path(args.data).glob("clips/C*/tracks.json"))[:args.clips]
     if not clips:
         print(f"error: {args.data}: no clips/C*/tracks.json (make clips with posenet3d synth --video)",
@@ -55,7 +64,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     except (EstimatorError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    per_clip = [evaluate_clip(est, path, args.frames, args.match_mm) for path in clips]
+    per_clip = [evaluate_clip(est, path, args.frames, args.match_mm, cfg) for path in clips]
     summary = summarise(per_clip)
     print_summary(summary, len(clips))
     if args.out:
@@ -75,27 +84,40 @@ def _gt_by_frame(tracks: dict, num_frames: int) -> list[dict[int, np.ndarray]]:
     return frames
 
 
-def evaluate_clip(est: Estimator, tracks_path: Path, max_frames: int | None, match_mm: float) -> dict:
-    """Run, track and smooth one clip; its MOT figures and per-mode pose figures."""
+def evaluate_clip(est: Estimator, tracks_path: Path, max_frames: int | None, match_mm: float, cfg=None) -> dict:
+    """Run the estimator over one clip, then :func:`score_clip`."""
     tracks = json.loads(tracks_path.read_text())
-    fps, n = float(tracks["fps"]), int(tracks["num_frames"])
-    n = min(n, max_frames) if max_frames else n
-    gt_set, names = get_joint_set(tracks["joint_set"]), est.joint_names
+    n = min(int(tracks["num_frames"]), max_frames) if max_frames else int(tracks["num_frames"])
+    results: list = []
+    for f in tqdm(range(n), desc=tracks_path.parent.name, disable=not sys.stderr.isatty()):
+        try:
+            results.append(est.estimate(tracks_path.parent / "frames" / f"{f:06d}.jpg",
+                                        intrinsics=tracks["intrinsics"]))
+        except (EstimatorError, MediaError) as exc:
+            results.append(str(exc))
+    return score_clip(tracks, results, est.joint_names, match_mm, cfg, tracks_path.parent.name)
+
+
+def score_clip(tracks: dict, results: list, joint_names, match_mm: float, cfg=None, name: str = "") -> dict:
+    """Track and smooth a clip's per-frame estimates (``results[f]``: an EstimateResult, or the error text of a
+    frame that failed) against its ground truth ``tracks`` (a tracks.json); MOT and per-mode pose figures.
+    ``cfg``: a :class:`~posenet3d.config.Config` whose ``tracker`` / ``smoothing`` sections are used."""
+    from posenet3d.config import Config
+    cfg = cfg or Config()
+    fps, n = float(tracks["fps"]), len(results)
+    gt_set, names = get_joint_set(tracks["joint_set"]), list(joint_names)
     common = [j for j in gt_set.joints_name if j in names]
     gi, pi = [gt_set.joints_name.index(j) for j in common], [names.index(j) for j in common]
     root = names.index(gt_set.joints_name[gt_set.root_idx])
-    trackers = {m: VideoTracker(root, fps, m) for m in MODES}
+    trackers = {m: VideoTracker(root, fps, m, cfg.tracker, cfg.smoothing) for m in MODES}
     pred_ids, pred_roots, failed = [], [], []
-    for f in tqdm(range(n), desc=tracks_path.parent.name, disable=not sys.stderr.isatty()):
-        try:
-            result = est.estimate(tracks_path.parent / "frames" / f"{f:06d}.jpg", intrinsics=tracks["intrinsics"])
-        except (EstimatorError, MediaError) as exc:
-            failed.append(f"frame {f}: {exc}")
+    for f, result in enumerate(results):
+        if isinstance(result, str):
+            failed.append(f"frame {f}: {result}")
             pred_ids.append([])
             pred_roots.append(np.zeros((0, 3)))
             continue
-        frames = {m: t.update(f, result) for m, t in trackers.items()}
-        tf = frames["none"]
+        tf = [t.update(f, result) for t in trackers.values()][0]
         keep = [i for i, tid in enumerate(tf.track_ids) if tid is not None]
         pred_ids.append([tf.track_ids[i] for i in keep])
         pred_roots.append(np.array([result.people[i].root_cam_mm for i in keep]).reshape(-1, 3))
@@ -106,7 +128,7 @@ def evaluate_clip(est: Estimator, tracks_path: Path, max_frames: int | None, mat
     pairs = _pair_tracks(gt, gt_root, pred_ids, pred_roots, match_mm)
     pose = {m: _pose_figures(trackers[m].tracks(), gt, pairs, gi, pi, common.index(gt_set.joints_name[gt_root]))
             for m in MODES}
-    return {"clip": tracks_path.parent.name, "frames": n, "gt_tracks": sum(1 for q in tracks["people"] if q["frames"]),
+    return {"clip": name, "frames": n, "gt_tracks": sum(1 for q in tracks["people"] if q["frames"]),
             "failed_frames": failed, "mot": mot, "pose": pose}
 
 
