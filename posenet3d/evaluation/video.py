@@ -36,31 +36,35 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from posenet3d import metrics
+from posenet3d.tracking import box_iou_xywh
 
 _FAR = 1e12   # cost of a forbidden pair in the assignment; real distances are far below
 
 
-def _frames(ids: Sequence, roots: Sequence, who: str) -> list[tuple[np.ndarray, np.ndarray]]:
+def _frames(ids: Sequence, roots: Sequence, who: str, dims: int = 3) -> list[tuple[np.ndarray, np.ndarray]]:
     out = []
     for t, (i, r) in enumerate(zip(ids, roots)):
         if any(x is None for x in i):
             raise ValueError(f"{who} frame {t}: ids must all be given (drop untracked people first)")
         i = np.asarray(i, dtype=np.int64).reshape(-1)
-        r = np.asarray(r, dtype=np.float64).reshape(-1, 3)
+        r = np.asarray(r, dtype=np.float64).reshape(-1, dims)
         if len(i) != len(r) or len(np.unique(i)) != len(i):
-            raise ValueError(f"{who} frame {t}: {len(i)} ids (unique within a frame) need {len(i)} roots (n, 3)")
+            raise ValueError(f"{who} frame {t}: {len(i)} ids (unique within a frame) need {len(i)} rows "
+                             f"(n, {dims})")
         out.append((i, r))
     return out
 
 
 def mot_metrics(gt_ids: Sequence[Sequence[int]], gt_roots_mm: Sequence[np.ndarray],
                 pred_ids: Sequence[Sequence[int]], pred_roots_mm: Sequence[np.ndarray],
-                threshold_mm: float = 500.0) -> dict[str, float]:
+                threshold_mm: float = 500.0, boxes: bool = False) -> dict[str, float]:
     """MOTA, IDF1, IDP, IDR, MOTP and the counts of a tracked video (definitions in the module docstring).
 
     Args:
         gt_ids, pred_ids: per frame, the person ids present (ints, unique within a frame).
-        gt_roots_mm, pred_roots_mm: per frame, (n, 3) roots in mm in one frame (camera frame), in id order.
+        gt_roots_mm, pred_roots_mm: per frame, (n, 3) roots in mm in one frame (camera frame), in id order; with
+            ``boxes`` instead (n, 4) boxes ``[x, y, w, h]`` px, compared by 1 − IoU (the MOT challenge's
+            protocol: ``threshold_mm`` = 0.5 means IoU ≥ 0.5; ``motp_mm`` is then the mean 1 − IoU).
         threshold_mm: largest root distance (mm, inclusive) at which a prediction can be a ground-truth person.
 
     Returns:
@@ -69,14 +73,20 @@ def mot_metrics(gt_ids: Sequence[Sequence[int]], gt_roots_mm: Sequence[np.ndarra
     """
     if len(gt_ids) != len(pred_ids):
         raise ValueError(f"ground truth has {len(gt_ids)} frames, the prediction {len(pred_ids)}")
-    gt = _frames(gt_ids, gt_roots_mm, "ground truth")
-    pr = _frames(pred_ids, pred_roots_mm, "prediction")
+    dims = 4 if boxes else 3
+    gt = _frames(gt_ids, gt_roots_mm, "ground truth", dims)
+    pr = _frames(pred_ids, pred_roots_mm, "prediction", dims)
     last_match: dict[int, int] = {}                   # gt id → hypothesis id it was last paired with
     pair_frames: dict[tuple[int, int], int] = {}      # (gt id, pred id) → frames within the threshold (IDF1)
     fp = fn = sw = matches = 0
     dist_sum = 0.0
     for (oi, orr), (hi, hr) in zip(gt, pr):
-        d = np.linalg.norm(orr[:, None] - hr[None], axis=-1) if len(oi) and len(hi) else np.zeros((len(oi), len(hi)))
+        if not (len(oi) and len(hi)):
+            d = np.zeros((len(oi), len(hi)))
+        elif boxes:
+            d = 1.0 - box_iou_xywh(orr, hr)
+        else:
+            d = np.linalg.norm(orr[:, None] - hr[None], axis=-1)
         ok = d <= threshold_mm
         for a, b in zip(*np.nonzero(ok)):
             key = (int(oi[a]), int(hi[b]))
