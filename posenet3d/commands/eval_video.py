@@ -9,8 +9,9 @@ estimator on every frame with the clip's intrinsics, tracks the people (:mod:`po
 them online (One-Euro) and offline (Savitzky–Golay). It prints MOTA, IDF1 and ID switches twice: people matched
 to ground truth by 3D root within ``--match-mm`` (which also charges RootNet's depth errors), and by box IoU ≥ 0.5
 (the MOT challenges' protocol: identities, given the detections); and per smoothing mode the MPJPE (absolute
-and root-relative), MRPE, acceleration error and jitter (mm, mm/frame²) of the tracks against ground truth: each ground-truth person
-is paired with the track it is matched to most often, over the longest run of consecutive frames they share.
+and root-relative), MRPE, acceleration error and jitter (mm, mm/frame²) of the tracks against ground truth: each
+ground-truth person is paired with the track it is matched to most often, over the longest run of consecutive
+frames they share.
 Definitions: docs/video.md.
 """
 from __future__ import annotations
