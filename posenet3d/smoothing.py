@@ -33,7 +33,7 @@ field. A One-Euro filter lags a moving signal by design (``v·τ`` above), so on
 during fast motion for much less jitter; the offline smoother has no lag.
 
 **Offline** (:func:`smooth_offline`): a Savitzky–Golay filter (``scipy.signal.savgol_filter``, local polynomial
-of order 2 over a centred window of 0.4 s = 11 frames at 25 fps, as mmpose 0.x) per contiguous segment; it is
+of order 2 over a centred window, 0.8 s = 21 frames at 25 fps by default) per contiguous segment; it is
 symmetric, so it has no lag, and it keeps constant velocity and acceleration intact.
 """
 from __future__ import annotations
@@ -131,21 +131,25 @@ class OneEuroFilter:
 class SmoothingConfig:
     """Smoother parameters (frequencies in Hz, beta in 1/mm, windows in s). See the module docstring.
 
-    * ``root_xy`` — min cutoff 1.0 Hz, beta 0.01 /mm: the root's image-plane position is precise (~10 mm), so
-      light smoothing at rest and a quick opening with speed: at 1.5 m/s the cutoff is 16 Hz (lag 10 ms, 15 mm).
-    * ``root_depth`` — min cutoff 0.3 Hz, beta 0.003 /mm: depth noise (~100 mm a frame) dominates and a still
-      person's depth should not move, hence the low cutoff; a walker's depth changing at 1 m/s lifts it to 3.3 Hz
-      (lag 48 mm, against ~70 mm of raw noise). A larger beta lets the noise-driven speed open the filter.
-    * ``pose`` — min cutoff 1.0 Hz, beta 0.01 /mm on root-relative joints: limbs at rest jitter by ~20 mm;
-      a wrist swinging at 2 m/s lifts the cutoff to 21 Hz (lag 8 ms, 15 mm).
-    * ``d_cutoff_hz`` 1 Hz everywhere, the original's value.
+    * ``root_xy`` — min cutoff 1.0 Hz, beta 0.005 /mm: the root's image-plane position is precise (~10 mm), so
+      light smoothing at rest and an opening with speed: at 1.5 m/s the cutoff is 8.5 Hz.
+    * ``root_depth`` — min cutoff 0.3 Hz, beta 0.0015 /mm: depth noise (~100 mm a frame) dominates and a still
+      person's depth should not move, hence the low cutoff; a walker's depth changing at 1 m/s lifts it to 1.8 Hz.
+      A larger beta lets the noise-driven speed open the filter (less smoothing); a smaller one lags walkers.
+    * ``pose`` — min cutoff 1.0 Hz, beta 0.002 /mm on root-relative joints: limbs at rest jitter by ~20 mm; a
+      wrist swinging at 2 m/s lifts the cutoff to 5 Hz.
+    * ``d_cutoff_hz`` 1 Hz everywhere, the original's value; ``offline_window_s`` 0.8 s (21 frames at 25 fps).
+    The betas and the offline window were chosen on the bundled model's estimates of 7 synthetic video clips
+    (``posenet3d eval-video`` with ``smoothing.*`` overrides, docs/video.md): the online filter's acceleration error
+    against raw falls with smaller betas while its MRPE grows (lag); these values keep MRPE and MPJPE no worse than
+    raw.
     """
 
     fps: float = 25.0                  #: Hz, the video's frame rate (frame indices are converted with it)
-    root_xy: OneEuroParams = field(default_factory=lambda: OneEuroParams(1.0, 0.01))
-    root_depth: OneEuroParams = field(default_factory=lambda: OneEuroParams(0.3, 0.003))
-    pose: OneEuroParams = field(default_factory=lambda: OneEuroParams(1.0, 0.01))
-    offline_window_s: float = 0.4      #: s, Savitzky–Golay window (rounded to an odd number of frames)
+    root_xy: OneEuroParams = field(default_factory=lambda: OneEuroParams(1.0, 0.005))
+    root_depth: OneEuroParams = field(default_factory=lambda: OneEuroParams(0.3, 0.0015))
+    pose: OneEuroParams = field(default_factory=lambda: OneEuroParams(1.0, 0.002))
+    offline_window_s: float = 0.8      #: s, Savitzky–Golay window (rounded to an odd number of frames)
     offline_polyorder: int = 2         #: Savitzky–Golay polynomial order
 
     def root_filter(self) -> OneEuroFilter:

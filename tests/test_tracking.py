@@ -137,5 +137,6 @@ def test_frames_must_increase_and_config_is_checked():
         tracker.update(3, People(np.zeros((0, 3)), np.zeros((0, 4))))
     with pytest.raises(ValueError, match="min_hits"):
         TrackerConfig(min_hits=0)
-    assert TrackerConfig().gate_mm(1) == 1000.0 and TrackerConfig().gate_mm(3) == 1200.0
+    cfg = TrackerConfig(gate_root_mm=1000.0)
+    assert cfg.gate_mm(1) == 1000.0 and cfg.gate_mm(3) == 1200.0
     assert TrackerConfig().gate_mm(100) == 2500.0
