@@ -574,3 +574,13 @@ def test_bundle_to_snapshot_resumes_training_from_a_bundle(tiny_world, tmp_path,
     # training continues at epoch 2
     train(tiny_config(tiny_world, out_dir, "rootnet", "train.end_epoch=3"), resume=True)
     assert [e for e, _ in list_snapshots(out_dir / "model_dump")] == [1, 2]
+
+
+def test_video_axes_ignore_a_few_wild_depths():
+    from posenet3d.commands.demo_video import clip_limits
+    rng = np.random.default_rng(0)
+    frames = [[np.c_[rng.normal(0, 300, (21, 2)), rng.normal(4000, 200, 21)]] for _ in range(60)]
+    frames[7][0][:, 2] = 60000.0  # one frame's person placed 60 m away
+    lim = clip_limits(frames)
+    assert lim.top_z[1] < 10000.0 and lim.top_z[0] < 4000.0 < lim.top_z[1]
+    assert clip_limits([[], []]) is None

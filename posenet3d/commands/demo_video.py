@@ -87,9 +87,17 @@ def render_frame(frame: np.ndarray, tf: TrackedFrame, joints: list[np.ndarray], 
 
 
 def clip_limits(joints: list[list[np.ndarray]]):
-    """Fixed 3D view limits around every drawn joint of the clip (None when nobody was seen)."""
+    """Fixed 3D view limits for the whole clip around the drawn joints' 2nd–98th percentiles per axis, so that a
+    few frames with a wild depth do not shrink everybody else (None when nobody was seen)."""
     pts = [j for frame in joints for j in frame]
-    return view_limits(np.concatenate(pts, axis=0)) if pts else None
+    if not pts:
+        return None
+    p = np.concatenate(pts, axis=0)
+    p = p[np.isfinite(p).all(axis=1)]
+    if len(p) == 0:
+        return None
+    low, high = np.percentile(p, 2, axis=0), np.percentile(p, 98, axis=0)
+    return view_limits(p[((p >= low) & (p <= high)).all(axis=1)] if len(p) >= 50 else p)
 
 
 def frame_record(item: InputItem, tf: TrackedFrame, joints: list[np.ndarray], fps: float) -> dict:
