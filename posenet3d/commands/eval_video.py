@@ -32,6 +32,7 @@ from posenet3d.evaluation.report import write_result_json
 from posenet3d.evaluation.video import mot_metrics, track_pose_metrics
 from posenet3d.media import MediaError
 from posenet3d.skeletons import get_joint_set
+from posenet3d.smoothing import smooth_track
 from posenet3d.video import VideoTracker
 
 MODES = ("none", "online", "offline")
@@ -111,7 +112,7 @@ def score_clip(tracks: dict, results: list, joint_names, match_mm: float, cfg=No
     common = [j for j in gt_set.joints_name if j in names]
     gi, pi = [gt_set.joints_name.index(j) for j in common], [names.index(j) for j in common]
     root = names.index(gt_set.joints_name[gt_set.root_idx])
-    trackers = {m: VideoTracker(root, fps, m, cfg.tracker, cfg.smoothing) for m in MODES}
+    tracker = VideoTracker(root, fps, "online", cfg.tracker, cfg.smoothing)  # one tracking; the modes below
     pred_ids, pred_roots, pred_boxes, failed = [], [], [], []
     for f, result in enumerate(results):
         if isinstance(result, str):
@@ -120,7 +121,7 @@ def score_clip(tracks: dict, results: list, joint_names, match_mm: float, cfg=No
             pred_roots.append(np.zeros((0, 3)))
             pred_boxes.append(np.zeros((0, 4)))
             continue
-        tf = [t.update(f, result) for t in trackers.values()][0]
+        tf = tracker.update(f, result)
         keep = [i for i, tid in enumerate(tf.track_ids) if tid is not None]
         pred_ids.append([tf.track_ids[i] for i in keep])
         pred_roots.append(np.array([result.people[i].root_cam_mm for i in keep]).reshape(-1, 3))
@@ -132,10 +133,21 @@ def score_clip(tracks: dict, results: list, joint_names, match_mm: float, cfg=No
                       pred_ids, pred_roots, match_mm)
     mot_2d = mot_metrics(gt_ids, _gt_boxes(tracks, gt_ids), pred_ids, pred_boxes, 0.5, boxes=True)
     pairs = _pair_tracks(gt, gt_root, pred_ids, pred_roots, match_mm)
-    pose = {m: _pose_figures(trackers[m].tracks(), gt, pairs, gi, pi, common.index(gt_set.joints_name[gt_root]))
-            for m in MODES}
+    tracked = tracker.tracks()
+    pose = {m: _pose_figures(_smoothed_as(tracked, m, root, tracker.smoothing), gt, pairs, gi, pi,
+                             common.index(gt_set.joints_name[gt_root])) for m in MODES}
     return {"clip": name, "frames": n, "gt_tracks": sum(1 for q in tracks["people"] if q["frames"]),
             "failed_frames": failed, "mot": mot, "mot_iou": mot_2d, "pose": pose}
+
+
+def _smoothed_as(tracks: dict, mode: str, root: int, smoothing) -> dict:
+    """The tracks with ``smoothed_cam_mm`` as ``mode`` gives it: the raw joints (none), the online filter's output
+    as tracked (online), or the whole-track zero-lag smoothing of the raw joints (offline)."""
+    if mode == "online":
+        return tracks
+    return {tid: {**t, "smoothed_cam_mm": t["joints_cam_mm"] if mode == "none" else
+                  smooth_track(t["joints_cam_mm"], "offline", root, smoothing, frames=t["frames"])}
+            for tid, t in tracks.items()}
 
 
 def _gt_boxes(tracks: dict, gt_ids: list[list[int]]) -> list[np.ndarray]:
