@@ -127,12 +127,14 @@ def tracks_document(item: InputItem, tracks: dict, fps: float, smooth: str, join
     return {"input": str(item.path), "fps": fps, "smoothing": smooth, "joint_names": list(joint_names),
             "skeleton": [list(b) for b in skeleton],
             "units": {"joints_cam_mm": "mm, camera frame (x right, y down, z forward)", "joints_2d_px": "px",
-                      "boxes_xywh_px": "px [x, y, w, h]", "joint_conf": "0..1", "frames": "frame index from 0"},
+                      "boxes_xywh_px": "px [x, y, w, h]", "joint_conf": "0..1", "frames": "frame index from 0",
+                      "interpolated": "true: a gap filled offline, nobody seen (joint_conf and scores 0)"},
             "tracks": [{"track_id": tid, "frames": [int(f) for f in t["frames"]],
                         "joints_cam_mm": plain(t["joints_cam_mm"]),
                         "joints_cam_mm_smoothed": plain(t["smoothed_cam_mm"]),
                         "joints_2d_px": plain(t["joints_2d_px"], 2), "joint_conf": plain(t["joint_conf"], 4),
-                        "boxes_xywh_px": plain(t["boxes_xywh_px"], 2), "scores": plain(t["scores"], 4)}
+                        "boxes_xywh_px": plain(t["boxes_xywh_px"], 2), "scores": plain(t["scores"], 4),
+                        "interpolated": [bool(v) for v in t["interpolated"]]}
                        for tid, t in tracks.items()]}
 
 
