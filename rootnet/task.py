@@ -25,6 +25,7 @@ class RootNetTask:
 
     name = "rootnet"
     image_key = "img"
+    main_metric = ("mrpe_mm", "min")  # mean root position error of the ground-truth people
 
     def codec(self, cfg: Config) -> TopDownCodec:
         return TopDownCodec.from_config(cfg.model)
@@ -96,3 +97,14 @@ class RootNetTask:
         results.update(evaluate_roots(**kwargs))
         results["result_file"] = str(write_result_json(results, f"{cfg.name}_{tag}", out_dir))
         return results
+
+    def figures(self, cfg: Config, results: dict) -> dict[str, float]:
+        """MRPE (mm) and the share of roots within 25 cm (ground-truth people); AP_root (percent)."""
+        out = {}
+        if "mrpe" in results:
+            out["mrpe_mm"] = float(results["mrpe"]["mrpe"])
+        if "within_250mm_percent" in results:
+            out["within_250mm_percent"] = float(results["within_250mm_percent"])
+        if "ap_root" in results:
+            out["ap_root_percent"] = float(results["ap_root"]["ap"])
+        return out
