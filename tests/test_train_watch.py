@@ -205,12 +205,14 @@ def test_plot_log_draws_the_runs_metrics(tiny_world, tmp_path, tiny_config, caps
             line = lines[("loss", 0, f"{run}: {term}")]
             assert list(line.get_xdata()) == [r["epoch"] for r in train_recs]
             assert list(line.get_ydata()) == [r[term] for r in train_recs]
-            assert list(lines[("loss", 1, f"{run}: {term}")].get_xdata()) == pytest.approx(hours)
+            minutes = [h * 60 for h in hours]  # runs shorter than two hours: minutes
+            assert list(lines[("loss", 1, f"{run}: {term}")].get_xdata()) == pytest.approx(minutes)
         assert list(lines[("lr", 0, run)].get_ydata()) == [r["lr"] for r in train_recs]
     evals = [r for r in _records(tmp_path / "a") if "eval" in r]
     for col in (0, 1):
         assert list(lines[("mpjpe_mm", col, "a/log/tiny")].get_ydata()) == [r["eval"]["mpjpe_mm"] for r in evals]
     assert list(lines[("mpjpe_mm", 0, "a/log/tiny")].get_xdata()) == [0, 1]
+    assert fig.axes[-1].get_xlabel() == "training time (min)"
     assert not any(k[0] == "mpjpe_mm" and k[2].startswith("b/") for k in lines)  # run b did not evaluate
 
     # bad input: a folder without metrics.jsonl, nothing written

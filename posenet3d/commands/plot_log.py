@@ -17,6 +17,7 @@ from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from posenet3d.commands import command_parser
 from posenet3d.fileio import atomic_path
@@ -70,10 +71,18 @@ def run_curves(run: str, records: list[dict]) -> list[Curve]:
     return list(curves.values())
 
 
+def panels_of(curves: list[Curve]) -> list[str]:
+    """The figure's rows: loss, lr, then each evaluation figure in the order the runs report them."""
+    return list(dict.fromkeys(["loss", "lr", *(c.panel for c in curves)]))
+
+
 def draw(curves: list[Curve]) -> Figure:
-    """The figure: a row per panel (loss, lr, then each evaluation figure), against epoch and training time."""
-    panels = list(dict.fromkeys(["loss", "lr", *(c.panel for c in curves)]))
+    """The figure: a row per panel (:func:`panels_of`), against epoch (left) and training time (right: minutes
+    when every run is shorter than two hours, else hours)."""
+    panels = panels_of(curves)
     runs = list(dict.fromkeys(c.run for c in curves))
+    hours = max((h for c in curves for h in c.hours), default=0.0) >= 2.0
+    per_hour = 1.0 if hours else 60.0
     fig = Figure(figsize=(12, 2.8 * len(panels)), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(panels), 2, squeeze=False)
@@ -84,8 +93,9 @@ def draw(curves: list[Curve]) -> Figure:
             style = {"color": f"C{runs.index(c.run) % 10}", "linestyle": LINE_STYLES[names.index(c.name) % 4],
                      "marker": "." if len(c.values) < 60 else None, "label": label}
             axes[row][0].plot(c.epoch, c.values, **style)
-            axes[row][1].plot(c.hours, c.values, **style)
+            axes[row][1].plot([h * per_hour for h in c.hours], c.values, **style)
         axes[row][0].set_ylabel(panel)
+        axes[row][0].xaxis.set_major_locator(MaxNLocator(integer=True))
         for ax in axes[row]:
             ax.grid(alpha=0.3)
             if panel == "lr" and any(c.panel == "lr" for c in curves):
@@ -95,7 +105,7 @@ def draw(curves: list[Curve]) -> Figure:
     axes[0][0].set_title("against epoch")
     axes[0][1].set_title("against training time")
     axes[-1][0].set_xlabel("epoch")
-    axes[-1][1].set_xlabel("training time (h)")
+    axes[-1][1].set_xlabel(f"training time ({'h' if hours else 'min'})")
     return fig
 
 
@@ -143,6 +153,5 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         return 2
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format=fmt, dpi=100)
-    panels = list(dict.fromkeys(c.panel for c in curves))
-    print(f"wrote {out}: {len(paths)} run(s); panels {', '.join(panels)}")
+    print(f"wrote {out}: {len(paths)} run(s); panels {', '.join(panels_of(curves))}")
     return 0
