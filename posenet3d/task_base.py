@@ -96,6 +96,12 @@ def _first_images(adapter, gt, max_people: int):
     return adapter, gt
 
 
+def part_of_test_set(cfg: Config) -> dict:
+    """``{"max_samples": K}`` for a result of a test cut by ``test.max_samples`` (nothing for the whole set), so a
+    result file says when its figures are of a part only."""
+    return {"max_samples": cfg.test.max_samples} if cfg.test.max_samples > 0 else {}
+
+
 def test_evaluator(cfg: Config, gt_adapter):
     """The test set's own evaluator (chosen by the dataset registry)."""
     return get_evaluator(cfg.data.testset, gt_adapter)

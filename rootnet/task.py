@@ -69,7 +69,8 @@ class RootNetTask:
         entries = [{"image_id": int(r.img_id), "bbox": [float(v) for v in r.bbox],
                     "root_cam": [float(v) for v in rc], "score": float(r.score)} for r, rc in zip(records, root_cam)]
         box_file = write_bbox_root_json(out_dir / f"bbox_root_{cfg.data.testset.lower()}_output.json", entries)
-        results: dict = {"testset": cfg.data.testset, "weights": tag, "num_people": len(records),
+        results: dict = {"testset": cfg.data.testset, "weights": tag,
+                         **task_base.part_of_test_set(cfg), "num_people": len(records),
                          "boxes": "ground truth" if adapter is gt_adapter else "detections",
                          "bbox_root_file": str(box_file)}
         gt_roots = defaultdict(list)

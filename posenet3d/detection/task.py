@@ -6,6 +6,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from posenet3d import task_base
 from posenet3d.config import Config
 from posenet3d.datasets.base import DatasetError
 from posenet3d.detection.loss import CenterNetLoss
@@ -79,7 +80,8 @@ class CenterNetTask:
         out_dir = Path(cfg.output_dir) / "result"
         det_file = write_detection_json(out_dir / f"bbox_{cfg.name}_output.json", records)
         ap = evaluate_person_ap(cfg.data.det_test_ann, records, image_ids=image_ids)
-        results = {"testset": cfg.data.det_test_ann, "weights": tag, "num_images": len(entries),
+        results = {"testset": cfg.data.det_test_ann, "weights": tag,
+                   **task_base.part_of_test_set(cfg), "num_images": len(entries),
                    "unreadable_images": unreadable, "num_detections": len(records), "person_ap": ap,
                    "detection_file": str(det_file)}
         results["result_file"] = str(write_result_json(results, f"{cfg.name}_{tag}", out_dir))

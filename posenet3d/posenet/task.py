@@ -73,7 +73,8 @@ class PoseNetTask:
         pred_img, _ = map_joints(js, test_js, dec.joints_img)
         pred_cam, _ = map_joints(js, test_js, dec.joints_cam_mm)
         out_dir = task_base.result_dir(cfg)
-        results: dict = {"testset": cfg.data.testset, "weights": tag, "num_people": len(records),
+        results: dict = {"testset": cfg.data.testset, "weights": tag,
+                         **task_base.part_of_test_set(cfg), "num_people": len(records),
                          "flip_test": cfg.test.flip_test, "boxes": "ground truth" if adapter is gt_adapter
                          else "detections"}
         evaluator = task_base.test_evaluator(cfg, gt_adapter)
