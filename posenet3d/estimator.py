@@ -84,7 +84,7 @@ class Estimator:
         detector: a CenterNet person detector (:class:`~posenet3d.detection.model.CenterNet`, class 0 = person)
             or a torchvision COCO detector (:class:`~posenet3d.detection.torchvision_detectors.
             TorchvisionPersonDetector`; it resizes its input itself: ``det_input_size`` and ``det_flip_test``
-            are CenterNet's).
+            are CenterNet's), or None: boxes come from elsewhere (:meth:`estimate_from_boxes` only).
         rootnet: a :class:`~rootnet.RootNet`.
         posenet: a :class:`~posenet3d.posenet.model.PoseNet`.
         pose_cfg, root_cfg: their model configs (input size, depth bins and range, ``area_real_mm``).
@@ -105,7 +105,7 @@ class Estimator:
             carried by every result as ``model``; :meth:`from_bundle` and :meth:`from_files` fill it in.
     """
 
-    def __init__(self, detector: nn.Module, rootnet: nn.Module, posenet: nn.Module, *, pose_cfg: ModelConfig,
+    def __init__(self, detector: nn.Module | None, rootnet: nn.Module, posenet: nn.Module, *, pose_cfg: ModelConfig,
                  root_cfg: ModelConfig, det_input_size: int = 512, det_score_thresh: float = 0.3,
                  det_nms_iou: float | None = 0.7, det_flip_test: bool = False, joint_set: str | None = None,
                  device: str | torch.device = "cpu", flip_test: bool = True, pose_nms: bool = False,
@@ -144,7 +144,7 @@ class Estimator:
         self.device = torch.device(device)
         self.identity = None if identity is None else dict(identity)
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
-        self.detector = detector.to(self.device, memory_format=fmt).eval()
+        self.detector = None if detector is None else detector.to(self.device, memory_format=fmt).eval()
         self.rootnet = rootnet.to(self.device, memory_format=fmt).eval()
         self.posenet = posenet.to(self.device, memory_format=fmt).eval()
 
@@ -189,7 +189,7 @@ class Estimator:
                    root_cfg=spec.cfgs["rootnet"], device=device, identity=identity, **opts)
 
     @classmethod
-    def from_files(cls, detector: str | os.PathLike, rootnet: str | os.PathLike, posenet: str | os.PathLike, *,
+    def from_files(cls, detector: str | os.PathLike | None, rootnet: str | os.PathLike, posenet: str | os.PathLike, *,
                    detector_arch: str = "resdcn_18", det_cfg: ModelConfig | None = None,
                    pose_cfg: ModelConfig | None = None, root_cfg: ModelConfig | None = None,
                    device: str | torch.device = "cpu", domain: str | None = None, name: str | None = None,
@@ -199,7 +199,8 @@ class Estimator:
         ``detector``: a published CenterNet ctdet COCO checkpoint of ``detector_arch`` (person channel kept,
         :func:`~posenet3d.detection.checkpoint.load_centernet`), or, with ``det_cfg`` (a centernet
         :class:`ModelConfig`), any state_dict file of that network, or ``"torchvision:NAME"``: a torchvision COCO
-        detector with its COCO weights (:mod:`posenet3d.detection.torchvision_detectors`).
+        detector with its COCO weights (:mod:`posenet3d.detection.torchvision_detectors`), or None (no detector:
+        boxes come from elsewhere, :meth:`estimate_from_boxes`).
         ``rootnet``/``posenet``: snapshots or state_dicts; without ``root_cfg``/``pose_cfg`` they are the
         published 3DMPPE models (ResNet-50, 21 MuCo joints, 256² input, 64 depth bins).
         ``options``: :class:`Estimator` keyword arguments.
@@ -214,7 +215,9 @@ class Estimator:
         check_options(options, "from_files")
         pose_cfg = pose_cfg or ModelConfig(task="posenet")
         root_cfg = root_cfg or ModelConfig(task="rootnet")
-        if is_torchvision_name(detector):
+        if detector is None:
+            det = None
+        elif is_torchvision_name(detector):
             det = build_torchvision_detector(detector)
         elif det_cfg is not None:
             det = build_network(det_cfg)
@@ -226,8 +229,8 @@ class Estimator:
         load_weights(root, rootnet)
         load_weights(pose, posenet)
         paths = {"rootnet": rootnet, "posenet": posenet}
-        if not isinstance(det, TorchvisionPersonDetector):
-            paths["detector"] = detector
+        if det is not None and not isinstance(det, TorchvisionPersonDetector):
+            paths = {"detector": detector, **paths}
         identity = model_identity(name, None, domain, paths, {part: sha256_file(p) for part, p in paths.items()})
         if isinstance(det, TorchvisionPersonDetector):
             identity["files"] = {"detector": det.identity_file(), **identity["files"]}
@@ -255,6 +258,8 @@ class Estimator:
 
     def detect(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Person boxes ``(N, 4)`` ``[x, y, w, h]`` px of the full image and their scores ``(N,)``, best first."""
+        if self.detector is None:
+            raise EstimatorError("this estimator has no detector: give the boxes (estimate_from_boxes)")
         h, w = image_bgr.shape[:2]
         small, sx, sy = image_bgr, 1.0, 1.0
         if self.max_detection_side is not None and max(h, w) > self.max_detection_side:

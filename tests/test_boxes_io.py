@@ -186,3 +186,45 @@ def test_demo_boxes_nan_box_is_skipped_with_a_note(tmp_path, capsys):
     assert len(got["people"]) == 1 and math.isclose(got["people"][0]["score"], 0.9)
     assert len(got["notes"]) == 1 and f"{image.stem}.txt:2" in got["notes"][0] and "NaN" in got["notes"][0]
     assert f"(note: {image.stem}.txt:2: box [nan, 0.5, 0.1, 0.2] has NaN" in capsys.readouterr().out
+
+
+def test_boxes_need_no_detector(tmp_path, capsys):
+    """With --boxes, --rootnet/--posenet run without any detector (Estimator.from_files(None, ...))."""
+    import dataclasses
+
+    import torch
+    import yaml
+
+    from posenet3d.config import ModelConfig
+    from posenet3d.estimator import Estimator, EstimatorError, build_network
+    files = {}
+    for task in ("rootnet", "posenet"):
+        cfg = ModelConfig(task=task, backbone_depth=18, backbone_width=0.25, pretrained="none", input_size=64,
+                          depth_dim=8, head_channels=16)
+        files[task] = (tmp_path / f"{task}.pth", tmp_path / f"{task}.yaml")
+        torch.save(build_network(cfg).state_dict(), files[task][0])
+        files[task][1].write_text(yaml.safe_dump({"model": {k: list(v) if isinstance(v, tuple) else v
+                                                            for k, v in dataclasses.asdict(cfg).items()}}))
+    image = REPO / "demo" / "images" / "synth_ts1_000001.jpg"
+    est = Estimator.from_files(None, files["rootnet"][0], files["posenet"][0],
+                               root_cfg=cli_model(files["rootnet"][1]), pose_cfg=cli_model(files["posenet"][1]))
+    assert est.detector is None and "detector" not in est.identity["files"]
+    with pytest.raises(EstimatorError, match="has no detector"):
+        est.estimate(image)
+    assert len(est.estimate_from_boxes(image, [[200, 210, 60, 120]])) == 1
+    box_file = write(tmp_path / "dets.json", [{"file_name": image.name, "bbox": [200, 210, 60, 120], "score": 0.8}])
+    out = tmp_path / "out"
+    assert cli.main(["demo", "--input", str(image), "--boxes", str(box_file), "--output", str(out),
+                     "--rootnet", str(files["rootnet"][0]), "--root-config", str(files["rootnet"][1]),
+                     "--posenet", str(files["posenet"][0]), "--pose-config", str(files["posenet"][1])]) == 0
+    assert len(json.loads((out / f"{image.stem}.json").read_text())["people"]) == 1
+    capsys.readouterr()
+    assert cli.main(["demo", "--input", str(image), "--rootnet", str(files["rootnet"][0]), "--root-config",
+                     str(files["rootnet"][1]), "--posenet", str(files["posenet"][0]), "--pose-config",
+                     str(files["posenet"][1])]) == 2
+    assert "--detector may be left out with --boxes" in capsys.readouterr().err
+
+
+def cli_model(path: Path):
+    from posenet3d.config import load_config
+    return load_config(path).model

@@ -206,6 +206,8 @@ def check_args(args: argparse.Namespace) -> dict:
         raise UsageError(f"--detector {args.detector}: no such file, nor a detector name (centernet, "
                          f"{', '.join(detector_names())})")
     files = {"--detector": args.detector, "--rootnet": args.rootnet, "--posenet": args.posenet}
+    if args.boxes is not None and not args.detector and (args.rootnet or args.posenet):
+        del files["--detector"]  # the boxes replace the detector: none is loaded
     if named_detector is not None and not (args.rootnet or args.posenet):
         files = {}  # a named detector with the bundle's RootNet and PoseNet
     elif named_detector == "centernet":
@@ -214,8 +216,9 @@ def check_args(args: argparse.Namespace) -> dict:
     if any(files.values()):
         if not all(files.values()):
             missing = [k for k, v in files.items() if not v]
-            raise UsageError(f"--detector, --rootnet and --posenet go together: {', '.join(missing)} missing (or "
-                             f"give none of them, to use the bundle in --model-dir)")
+            raise UsageError(f"--detector, --rootnet and --posenet go together (--detector may be left out with "
+                             f"--boxes): {', '.join(missing)} missing (or give none of them, to use the bundle in "
+                             f"--model-dir)")
         if args.model_dir is not None:
             raise UsageError("--model-dir and --detector/--rootnet/--posenet exclude each other")
         if args.published and (args.root_config or args.pose_config):
@@ -264,7 +267,7 @@ def load_estimator(args: argparse.Namespace):
     if args.channels_last:
         options["channels_last"] = True
     device = resolve_device(args.device)
-    if not args.detector or (detector_name(args.detector) and not args.rootnet):
+    if not args.rootnet:
         return Estimator.from_bundle(args.model_dir or DEFAULT_MODEL_DIR, device=device,
                                      detector=detector_name(args.detector), **options)
     root_cfg = load_config(args.root_config).model if args.root_config else None
