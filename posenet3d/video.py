@@ -60,6 +60,8 @@ class VideoTracker:
         self.tracker = Tracker(tracker or TrackerConfig())
         self.smoother = TrackSmoother(root_idx, self.smoothing)
         self._store: dict[int, _TrackStore] = {}
+        #: offline, after :meth:`tracks`: ``{id: id it was joined to}`` for tracks that continue an earlier one
+        self.id_map: dict[int, int] = {}
 
     def update(self, index: int, result: EstimateResult) -> TrackedFrame:
         """Track the people of frame ``index`` (increasing from call to call; gaps allowed)."""
@@ -105,10 +107,21 @@ class VideoTracker:
         for tid, s in sorted(self._store.items()):
             t = {k: np.asarray(v) for k, v in s.__dict__.items()}
             t["interpolated"] = np.zeros(len(t["frames"]), dtype=bool)
-            if self.smooth == "offline":
-                t = offline_track(t, self.root_idx, self.smoothing)
             out[tid] = t
+        if self.smooth == "offline":
+            out, self.id_map = offline_tracks(out, self.root_idx, self.smoothing)
         return out
+
+
+def offline_tracks(tracks: dict[int, dict[str, np.ndarray]], root_idx: int, smoothing: SmoothingConfig
+                   ) -> tuple[dict[int, dict[str, np.ndarray]], dict[int, int]]:
+    """The offline mode over a clip's tracks: tracks that continue one another within ``offline_stitch_gap_s``
+    joined (:func:`stitch_tracks`), then each filled and smoothed (:func:`offline_track`). Returns the tracks and
+    ``{id: id it now belongs to}`` for the ids that were joined to an earlier one."""
+    gap = int(round(smoothing.offline_stitch_gap_s * smoothing.fps))
+    id_map = stitch_tracks(tracks, root_idx, gap) if gap > 0 else {}
+    merged = merge_tracks(tracks, id_map) if id_map else tracks
+    return {tid: offline_track(t, root_idx, smoothing) for tid, t in merged.items()}, id_map
 
 
 def offline_track(track: dict[str, np.ndarray], root_idx: int, smoothing: SmoothingConfig) -> dict[str, np.ndarray]:
@@ -118,6 +131,80 @@ def offline_track(track: dict[str, np.ndarray], root_idx: int, smoothing: Smooth
     t = fill_gaps(track, gap) if gap > 0 else dict(track)
     t["smoothed_cam_mm"] = smooth_track(t["joints_cam_mm"], "offline", root_idx, smoothing, frames=t["frames"])
     return t
+
+
+def stitch_tracks(tracks: dict[int, dict[str, np.ndarray]], root_idx: int, max_gap_frames: int,
+                  max_shift_box_heights: float = 1.0, max_depth_mm: float = 1500.0) -> dict[int, int]:
+    """Offline: which tracks continue an earlier one (a person lost for longer than the tracker's ``max_age``, or
+    picked up again under a new id). Returns ``{id: id it continues}`` (chains resolved to the first id; ids that
+    continue nothing are left out).
+
+    A track ``A`` ending at frame ``a`` and a track ``B`` starting at ``b``, ``0 < b − a ≤ max_gap_frames``, may be
+    joined when ``B``'s first box centre lies within ``max_shift_box_heights`` box heights of ``A``'s last box
+    centre moved on by ``A``'s image velocity (px/frame, fitted over its last 10 frames, at most 0.1 box heights a
+    frame), and ``B``'s first root depth within ``max_depth_mm`` (mm, grows 40 mm per frame of gap) of ``A``'s last;
+    the cost is the sum of both distances, each divided by its limit, and ends are paired with starts by
+    :func:`scipy.optimize.linear_sum_assignment`."""
+    from scipy.optimize import linear_sum_assignment
+
+    ids = sorted(tracks)
+    if len(ids) < 2:
+        return {}
+
+    def centre(t: dict, i) -> np.ndarray:
+        b = np.asarray(t["boxes_xywh_px"], dtype=np.float64)[i]
+        return b[..., :2] + 0.5 * b[..., 2:]
+
+    ends, starts = [], []
+    for tid in ids:
+        t = tracks[tid]
+        f = np.asarray(t["frames"])
+        tail = slice(max(0, len(f) - 10), len(f))
+        h = float(np.median(np.asarray(t["boxes_xywh_px"])[tail, 3]))
+        vel = np.zeros(2)
+        if len(f[tail]) >= 3:
+            vel = np.polyfit(f[tail].astype(np.float64), centre(t, tail), 1)[0]
+            speed = np.linalg.norm(vel)
+            vel = vel * min(1.0, 0.1 * h / max(speed, 1e-9))
+        head = slice(0, min(3, len(f)))
+        ends.append((int(f[-1]), centre(t, len(f) - 1), vel, h,
+                     float(np.median(np.asarray(t["joints_cam_mm"])[tail, root_idx, 2]))))
+        starts.append((int(f[0]), np.median(centre(t, head), axis=0),
+                       float(np.median(np.asarray(t["joints_cam_mm"])[head, root_idx, 2]))))
+    cost = np.full((len(ids), len(ids)), np.inf)
+    for i, (a, ca, va, ha, za) in enumerate(ends):
+        for j, (b, cb, zb) in enumerate(starts):
+            gap = b - a
+            if i == j or not 0 < gap <= max_gap_frames:
+                continue
+            shift = np.linalg.norm(ca + va * gap - cb) / (max_shift_box_heights * ha)
+            depth = abs(zb - za) / (max_depth_mm + 40.0 * gap)
+            if shift <= 1.0 and depth <= 1.0:
+                cost[i, j] = shift + depth
+    if not np.isfinite(cost).any():
+        return {}
+    rows, cols = linear_sum_assignment(np.where(np.isfinite(cost), cost, 1e6))
+    parent = {ids[c]: ids[r] for r, c in zip(rows, cols) if np.isfinite(cost[r, c])}
+    out = {}
+    for tid in parent:
+        first = tid
+        while first in parent:
+            first = parent[first]
+        out[tid] = first
+    return out
+
+
+def merge_tracks(tracks: dict[int, dict[str, np.ndarray]], id_map: dict[int, int]) -> dict[int, dict[str, np.ndarray]]:
+    """Tracks with those of ``id_map`` (:func:`stitch_tracks`) appended to the track they continue, in frame
+    order, under its id."""
+    groups: dict[int, list[int]] = {}
+    for tid in sorted(tracks):
+        groups.setdefault(id_map.get(tid, tid), []).append(tid)
+    out = {}
+    for first, members in sorted(groups.items()):
+        parts = [tracks[m] for m in sorted(members, key=lambda m: tracks[m]["frames"][0])]
+        out[first] = {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in parts[0]}
+    return out
 
 
 #: Per-frame arrays of a track that :func:`fill_gaps` interpolates linearly (joints, 2D joints, boxes).

@@ -6,7 +6,8 @@ import pytest
 
 from posenet3d.camera import Intrinsics
 from posenet3d.results import EstimateResult, Person
-from posenet3d.video import VideoTracker, fill_gaps
+from posenet3d.tracking import TrackerConfig
+from posenet3d.video import VideoTracker, fill_gaps, stitch_tracks
 
 J, ROOT = 5, 0
 
@@ -96,6 +97,29 @@ def test_offline_tracks_fill_a_short_occlusion():
     assert t["frames"].tolist() == list(range(40)) and t["interpolated"].sum() == 5
     x = t["smoothed_cam_mm"][15:20, ROOT, 0]
     np.testing.assert_allclose(x, -1000.0 + 40.0 * np.arange(15, 20), atol=30.0)  # walks on through the gap
+
+
+def test_offline_stitches_a_person_lost_for_longer_than_max_age():
+    """A walks on behind an occluder for 20 frames (> max_age 10): online it comes back under a new id; offline
+    the two tracks are one under the first id, the gap filled; B, standing elsewhere, is never joined to A."""
+    rng = np.random.default_rng(3)
+    short = TrackerConfig(max_age=10)
+    vts = {m: VideoTracker(ROOT, fps=25.0, smooth=m, tracker=short) for m in ("online", "offline")}
+    for f in range(100):
+        people = [_person([1500.0, 0, 6000], rng, 10.0)]                      # B stands still
+        if not 40 <= f < 60:
+            people.append(_person([-1200.0 + 15.0 * f, 0, 4000], rng, 10.0))  # A walks right
+        for vt in vts.values():
+            vt.update(f, _frame(people, list(range(len(people)))))
+    online, offline = vts["online"].tracks(), vts["offline"].tracks()
+    assert len(online) == 3 and len(offline) == 2
+    first_a = next(tid for tid, t in online.items() if t["joints_cam_mm"][0, ROOT, 0] < 0 and t["frames"][0] == 0)
+    late = max(online, key=lambda tid: online[tid]["frames"][0])
+    assert vts["offline"].id_map == {late: first_a}
+    a = offline[first_a]
+    assert a["frames"].tolist() == list(range(100)) and a["interpolated"].sum() == len(range(40, 62))
+    np.testing.assert_allclose(a["smoothed_cam_mm"][50, ROOT, 0], -1200.0 + 15.0 * 50, atol=40.0)
+    assert stitch_tracks(online, ROOT, max_gap_frames=15) == {}  # the 22-frame gap is longer than allowed
 
 
 def test_eval_video_end_to_end_on_a_short_clip(tmp_path, capsys):

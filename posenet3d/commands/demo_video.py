@@ -61,7 +61,10 @@ def track_video(est, item: InputItem, camera: dict, smooth: str, start: int, max
             reader.check_complete()
         except MediaError as exc:
             problem = exc if max_frames is None else None
-        return out, vt.tracks(), reader.fps, notes, problem
+        tracks = vt.tracks()
+        for tf in out:  # offline: a track joined to an earlier one is shown under that one's id in every frame
+            tf.track_ids = [vt.id_map.get(t, t) for t in tf.track_ids]
+        return out, tracks, reader.fps, notes, problem
 
 
 def _frame_list(indices: list[int], at_most: int = 10) -> str:

@@ -32,7 +32,7 @@ from posenet3d.evaluation.report import write_result_json
 from posenet3d.evaluation.video import mot_metrics, track_pose_metrics
 from posenet3d.media import MediaError
 from posenet3d.skeletons import get_joint_set
-from posenet3d.video import VideoTracker, offline_track
+from posenet3d.video import VideoTracker, offline_tracks
 
 MODES = ("none", "online", "offline")
 
@@ -167,7 +167,7 @@ def _smoothed_as(tracks: dict, mode: str, root: int, smoothing) -> dict:
     if mode == "online":
         return tracks
     if mode == "offline":
-        return {tid: offline_track(t, root, smoothing) for tid, t in tracks.items()}
+        return offline_tracks(tracks, root, smoothing)[0]
     return {tid: {**t, "smoothed_cam_mm": t["joints_cam_mm"]} for tid, t in tracks.items()}
 
 
