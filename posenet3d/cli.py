@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "images, folders or videos → overlays, 3D views and JSON of every person"),
     "pool": ("pool", "pre-render a training set's people into a small-image sample pool"),
     "synth": ("synth", "generate the synthetic world (MuCo / MuPoTS / COCO layouts)"),
+    "export-bvh": ("export_bvh", "a video's tracks file → one BVH animation per track (Blender, Unity)"),
     "eval-video": ("eval_video", "tracking (MOTA, IDF1, ID switches) and 3D smoothing on clips with ground truth"),
     "eval-e2e": ("eval_e2e", "whole-pipeline recall / precision / MRPE / MPJPE of a bundle on a test set"),
     "tune-detector": ("tune_detector", "precision / recall per detector score threshold"),

@@ -48,11 +48,12 @@ from tqdm import tqdm
 from posenet3d.camera import EstimatorError, resolve_intrinsics
 from posenet3d.checkpoint import CheckpointError
 from posenet3d.commands import REPO, command_parser
-from posenet3d.commands.demo_outputs import OutputFolder, OutputRefused
+from posenet3d.commands.demo_outputs import OutputFolder, OutputRefused, plotly_js_paths
 from posenet3d.commands.demo_video import process_video
 from posenet3d.config import ConfigError
 from posenet3d.detection.model import ARCHS
 from posenet3d.media import InputItem, MediaError, discover_inputs, read_image
+from posenet3d.viewer import PLOTLY_JS, have_plotly, image_page, plotly_js_bytes
 from posenet3d.vis import draw_2d, draw_3d, encode_image
 
 DEFAULT_MODEL_DIR = REPO / "demo" / "model"
@@ -110,6 +111,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     o.add_argument("--det-thresh", type=float, help="detector score threshold in [0, 1) (estimator default 0.3)")
     o.add_argument("--max-people", type=int, help="keep at most this many people per image")
     o.add_argument("--channels-last", action="store_true", help="run the networks in channels-last format")
+    p.add_argument("--html", action=argparse.BooleanOptionalAction, default=True,
+                   help="write the interactive 3D page <name>_3d.html (and plotly.min.js once per folder; "
+                        "docs/viewer.md; default: on)")
     v = p.add_argument_group("video (people tracked with stable ids; docs/video.md)")
     v.add_argument("--video-3d", action=argparse.BooleanOptionalAction, default=True,
                    help="put the 3D views (axes fixed over the clip) beside each video frame (default: on)")
@@ -117,6 +121,12 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="3D smoothing per track: online One-Euro (default), offline zero-lag, or none")
     v.add_argument("--start", type=int, default=0, help="first frame to process (default 0)")
     v.add_argument("--max-frames", type=int, default=None, help="process at most this many frames")
+    v.add_argument("--trail", type=int, default=25, metavar="FRAMES",
+                   help="3D page: each track's root path over the last FRAMES frames (default 25; 0: none)")
+    v.add_argument("--bvh", action="store_true",
+                   help="also write each track as a BVH animation <name>_id<track>.bvh (docs/export.md)")
+    v.add_argument("--bvh-y-up", action="store_true",
+                   help="BVH in a Y-up right-handed frame (Blender, Unity) instead of the camera frame")
     return p
 
 
@@ -174,6 +184,8 @@ def check_args(args: argparse.Namespace) -> dict:
                          "1 frame is processed")
     if args.max_people is not None and args.max_people < 1:
         raise UsageError(f"--max-people {args.max_people}: must be at least 1")
+    if args.trail < 0:
+        raise UsageError(f"--trail {args.trail}: must be >= 0 frames (0: no trails)")
     if args.threads < 0:
         raise UsageError(f"--threads {args.threads}: must be >= 0 (0: torch's choice)")
     files = {"--detector": args.detector, "--rootnet": args.rootnet, "--posenet": args.posenet}
@@ -267,8 +279,10 @@ def with_notes(summary: str, notes: Sequence[str]) -> str:
     return summary + "".join(f" (note: {n})" for n in dict.fromkeys(notes))
 
 
-def process_image(est, item: InputItem, out: OutputFolder, base: str, camera: dict) -> str:
+def process_image(est, item: InputItem, out: OutputFolder, base: str, camera: dict, html: bool = True) -> str:
     paths = [out.folder / f"{base}_2d.jpg", out.folder / f"{base}_3d.png", out.folder / f"{base}.json"]
+    if html:
+        paths += [out.folder / f"{base}_3d.html", *plotly_js_paths(out)]
     out.check(item, paths)  # before any work
     image = read_image(item.path, orientation="exif")
     try:
@@ -276,12 +290,17 @@ def process_image(est, item: InputItem, out: OutputFolder, base: str, camera: di
     except MediaError as exc:  # the estimator names the array "image": name the file instead
         raise MediaError(f"{item.path}: {str(exc).removeprefix('image: ')}") from None
     overlay, views = render(image, result, item.path.name)
+    doc = {"input": str(item.path), **result.to_dict()}
     data = [encode_image(overlay, ".jpg", paths[0]), encode_image(views, ".png", paths[1]),
-            json.dumps({"input": str(item.path), **result.to_dict()}, indent=1, allow_nan=False).encode()]
+            json.dumps(doc, indent=1, allow_nan=False).encode()]
+    if html:
+        data.append(image_page(doc, paths[0].name, item.path.name).encode())
+        data += [plotly_js_bytes()] * (len(paths) - len(data))
     with out.writing(item, paths) as temps:
         for tmp, blob in zip(temps, data):
             tmp.write_bytes(blob)
-    return with_notes(f"{plural(len(result), 'person', 'people')} → " + ", ".join(p.name for p in paths),
+    names = ", ".join(p.name for p in paths if p.name != PLOTLY_JS)
+    return with_notes(f"{plural(len(result), 'person', 'people')} → " + names,
                       result.notes)
 
 
@@ -327,6 +346,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         return 2
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.html and not have_plotly():
+        print("note: plotly is not installed, so no 3D pages (pip install 'posenet3d[viewer]'; --no-html "
+              "silences this)", file=sys.stderr)
+        args.html = False
     items = discover_inputs(args.input or [DEFAULT_INPUT])
     try:
         est = load_estimator(args)
@@ -356,10 +379,12 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
                 raise MediaError(item.error)
             if item.kind == "video":
                 summary, notes = process_video(est, item, out, bases[item.path], camera, args.video_3d,
-                                               args.smooth, args.start, args.max_frames)
+                                               args.smooth, args.start, args.max_frames, html=args.html,
+                                               trail_frames=args.trail, bvh=args.bvh, bvh_y_up=args.bvh_y_up)
                 summary = with_notes(summary, notes)
             else:
-                summary = process_image(est, item, out, bases[item.path], camera or sidecar_camera(item.path))
+                summary = process_image(est, item, out, bases[item.path], camera or sidecar_camera(item.path),
+                                        html=args.html)
         except (MediaError, EstimatorError, OutputRefused, ValueError, OSError, RuntimeError, cv2.error) as exc:
             message = str(exc).strip() or type(exc).__name__
             if not message.startswith(str(item.path)):
