@@ -371,8 +371,8 @@ def video_figure(records: Sequence[dict], fps: float, trail_frames: int = 0,
 def clip_ranges(points: np.ndarray, margin: float = 0.1) -> tuple[list[tuple[float, float]], bool]:
     """(x, y, z ranges in mm, whether the camera is in them): around the joints (their 2nd–98th percentiles when
     there are many, so a few wild depths do not shrink everybody), with the camera at the origin included when
-    the people are not far beyond their own extent (else the view would be a thin tube), plus ``margin`` of the
-    span on each side, each span at least 500 mm."""
+    the nearest people are within 5 times their x–y extent (at least 1.5 m) of it (else the view would be a thin
+    tube), plus ``margin`` of the span on each side, each span at least 500 mm."""
     p = _finite(points)
     if len(p) == 0:
         lo, hi = np.array([-1000.0, -1000.0, 0.0]), np.array([1000.0, 1000.0, 3000.0])
@@ -380,7 +380,7 @@ def clip_ranges(points: np.ndarray, margin: float = 0.1) -> tuple[list[tuple[flo
         lo, hi = np.percentile(p, 2, axis=0), np.percentile(p, 98, axis=0)
     else:
         lo, hi = p.min(axis=0), p.max(axis=0)
-    camera = bool(lo[2] <= 1.5 * max(float((hi - lo).max()), 1000.0))
+    camera = bool(lo[2] <= 5.0 * max(float((hi - lo)[:2].max()), 1500.0))
     if camera:
         lo, hi = np.minimum(lo, 0.0), np.maximum(hi, 0.0)
     centre, span = (lo + hi) / 2, np.maximum(hi - lo, 500.0)
