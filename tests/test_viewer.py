@@ -29,7 +29,8 @@ def result_doc(people_joints: list[np.ndarray], joint_set=MUCO) -> dict:
     """A result dict as the demo writes it (JSON-ready: a non-finite value is None)."""
     def plain(a):
         return [[None if not np.isfinite(v) else float(v) for v in row] for row in np.asarray(a, dtype=float)]
-    people = [{"bbox": [0, 0, 10, 10], "score": 0.9, "root_cam_mm": plain(j[joint_set.root_idx:joint_set.root_idx + 1])[0],
+    root = joint_set.root_idx
+    people = [{"bbox": [0, 0, 10, 10], "score": 0.9, "root_cam_mm": plain(j[root:root + 1])[0],
                "joints_cam_mm": plain(j), "joints_2d_px": [[1.0, 1.0]] * len(j),
                "joint_conf": [0.5] * len(j), "pose_score": 0.5} for j in people_joints]
     return {"input": "x.jpg", "image_size": {"width": 640, "height": 480},
@@ -188,7 +189,8 @@ COUNT_JS = """var g = document.getElementById('graph');
 if (!g || !g._fullLayout || !g.data) return null;
 var frames = g._transitionData ? g._transitionData._frames.length : 0;
 return {frames: frames, people: g.data.filter(function (t) {
-  return t.meta && t.meta.kind === 'person' && t.visible !== false && (t.x || []).some(function (v) { return v !== null; });
+  return t.meta && t.meta.kind === 'person' && t.visible !== false
+    && (t.x || []).some(function (v) { return v !== null; });
 }).length};"""
 
 

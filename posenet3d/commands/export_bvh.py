@@ -47,6 +47,7 @@ def export_tracks(doc: dict, stem: str, y_up: bool = False, smoothed: bool = Tru
     files: dict[str, str] = {}
     notes: list[str] = []
     entries = []
+    short: list[int] = []
     for track in doc["tracks"]:
         tid = int(track["track_id"])
         entry: dict = {"track_id": tid, "file": None, "first_frame": int(track["frames"][0]) if track["frames"]
@@ -56,7 +57,10 @@ def export_tracks(doc: dict, stem: str, y_up: bool = False, smoothed: bool = Tru
             out = track_to_bvh(track["frames"], track[key], names, bones, root, fps, y_up=y_up)
         except BvhError as exc:
             entry["note"] = f"no BVH: {exc}"
-            notes.append(f"track {tid}: {entry['note']}")
+            if len(track["frames"]) < 2:
+                short.append(tid)
+            else:
+                notes.append(f"track {tid}: {entry['note']}")
             entries.append(entry)
             continue
         name = f"{stem}_id{tid}.bvh"
@@ -66,6 +70,9 @@ def export_tracks(doc: dict, stem: str, y_up: bool = False, smoothed: bool = Tru
         if out.filled:
             entry["note"] = f"{out.filled} frames the track missed were interpolated linearly"
         entries.append(entry)
+    if short:
+        notes.insert(0, f"{len(short)} {'track' if len(short) == 1 else 'tracks'} shorter than 2 frames, so no BVH: "
+                        f"id {', '.join(map(str, short))}")
     index = {"format": INDEX_FORMAT, "source": doc.get("input"), "fps": fps, "frame_time_s": 1.0 / fps,
              "joints": "joints_cam_mm_smoothed" if smoothed else "joints_cam_mm", "units": "mm",
              "axes": ("Y-up right-handed: x right, y up, z towards the camera (camera frame turned 180 deg about x)"

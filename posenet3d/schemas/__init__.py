@@ -1,7 +1,8 @@
 """JSON Schemas (draft 2020-12) of the files the demo writes, shipped with the package.
 
 ``result`` (``<name>.json`` of an image), ``frame`` (a line of ``<name>.jsonl``), ``tracks``
-(``<name>_tracks.json``) and ``bvh_index`` (``<name>_bvh.json``); they refer to each other by their ``$id``
+(``<name>_tracks.json``), ``bvh_index`` (``<name>_bvh.json``) and ``outputs_record`` (the output folder's
+``.posenet3d-outputs.json``); they refer to each other by their ``$id``
 (``urn:posenet3d:schema:<name>``). Fields, units and frames: docs/output-format.md. Validating needs the
 ``jsonschema`` package (the ``test`` extra): ``validator("frame").validate(doc)``.
 """
@@ -12,7 +13,7 @@ from functools import cache
 from pathlib import Path
 
 FOLDER = Path(__file__).resolve().parent
-NAMES = ("result", "frame", "tracks", "bvh_index")
+NAMES = ("result", "frame", "tracks", "bvh_index", "outputs_record")
 
 
 def schema_path(name: str) -> Path:
