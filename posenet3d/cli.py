@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench detector": ("bench.detector", "CenterNet inference speed per architecture"),
     "bench e2e": ("bench.e2e", "end-to-end estimator latency per number of people"),
     "bench synth": ("bench.synth", "synthetic-world generation speed"),
+    "bench viewer": ("bench.viewer", "a video's 3D page: size, build time, load time in headless Chromium"),
     "gpu-check": ("gpu_check", "verify training (DDP/NCCL, AMP, interruptions) and inference on this machine's GPUs"),
 }
 

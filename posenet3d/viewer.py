@@ -163,7 +163,7 @@ def scene_layout(ranges: list[tuple[float, float]] | None = None) -> dict:
     ratio), viewed from behind the camera with camera −y up."""
     axes = {f"{a}axis": {"title": {"text": f"{a} (mm, {d})"}} for a, d in zip("xyz", ("right", "down", "forward"))}
     scene: dict = {**axes, "aspectmode": "data",
-                   "camera": {"up": {"x": 0, "y": -1, "z": 0}, "eye": {"x": 0.6, "y": -0.9, "z": -1.6}}}
+                   "camera": {"up": {"x": 0, "y": -1, "z": 0}, "eye": {"x": 0.5, "y": -0.65, "z": -1.25}}}
     if ranges is not None:
         spans = [hi - lo for lo, hi in ranges]
         top = max(spans)
@@ -343,8 +343,11 @@ def video_figure(records: Sequence[dict], fps: float, trail_frames: int = 0,
     pts_all = [pts for people in per_frame for _, pts, _ in people]
     allpts = _finite(np.concatenate(pts_all)) if pts_all else np.zeros((0, 3))
     camera = frustum_trace(records[0]["intrinsics"], records[0]["image_size"], frustum_depth(allpts))
-    frames = [{"name": str(records[i]["frame"]), "data": frame_data(i),
-               "traces": list(range(len(base)))} for i in shown]
+    heading = "camera frame, mm" if track_ids or untracked else "nobody found"
+    frames = [{"name": str(records[i]["frame"]), "data": frame_data(i), "traces": list(range(len(base))),
+               "layout": {"title": {"text": f"frame {records[i]['frame']} · {records[i]['frame'] / fps:.2f} s · "
+                                            f"{heading}"}}} for i in shown]
+    every = max(1, math.ceil(len(frames) / 12))  # a label on every step of a long slider costs time and overlaps
     first = frames[0]["data"]
     data = [{**b, **d} for b, d in zip(base, first)] + [camera]
     ranges, camera_in_view = clip_ranges(allpts)
@@ -354,17 +357,17 @@ def video_figure(records: Sequence[dict], fps: float, trail_frames: int = 0,
     still = {"frame": {"duration": 0, "redraw": True}, "transition": {"duration": 0}, "mode": "immediate"}
     layout = {"scene": scene_layout(ranges), "meta": {"camera_in_view": camera_in_view},
               "margin": {"l": 0, "r": 0, "t": 30, "b": 0}, "uirevision": "keep",
-              "title": {"text": "camera frame, mm" if track_ids or untracked else "nobody found"},
-              "legend": {"title": {"text": "click to show / hide"}},
+              "title": frames[0]["layout"]["title"], "legend": {"title": {"text": "click to show / hide"}},
               "updatemenus": [{"type": "buttons", "showactive": False, "x": 0.0, "y": 0.0, "xanchor": "left",
                                "yanchor": "top", "direction": "left", "pad": {"t": 40, "r": 10},
                                "buttons": [{"label": "play", "method": "animate", "args": [None, anim]},
                                            {"label": "pause", "method": "animate",
                                             "args": [[None], {**still, "frame": {"duration": 0, "redraw": False}}]}]}],
               "sliders": [{"active": 0, "x": 0.12, "len": 0.88, "y": 0.0, "yanchor": "top", "pad": {"t": 30},
-                           "currentvalue": {"prefix": "frame "},
-                           "steps": [{"label": f["name"], "method": "animate", "args": [[f["name"]], still]}
-                                     for f in frames]}]}
+                           "currentvalue": {"visible": False},
+                           "steps": [{"label": f["name"] if k % every == 0 else "", "value": f["name"],
+                                      "method": "animate", "args": [[f["name"]], still]}
+                                     for k, f in enumerate(frames)]}]}
     return {"data": data, "layout": layout, "frames": frames}, shown
 
 
@@ -398,7 +401,7 @@ def video_page(records: Sequence[dict], fps: float, title: str, trail_frames: in
         lines.append(("sampled", f"Long video: the page shows {len(shown)} of its {len(records)} frames, evenly "
                                  f"sampled (about every {len(records) / len(shown):.1f}th); the .jsonl file has "
                                  "every frame."))
-    if figure["layout"]["title"]["text"] == "nobody found":
+    if figure["layout"]["title"]["text"].endswith("nobody found"):
         lines.append(("empty", "Nobody was found in this video: only the camera is drawn."))
     if not figure["layout"]["meta"]["camera_in_view"]:
         lines.append(("note", "The people are far from the camera: the view shows them, the camera at the origin "

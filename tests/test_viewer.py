@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import time
 from pathlib import Path
 
 import cv2
@@ -15,6 +13,7 @@ import pytest
 from test_demo import bundle, picture, run, write_video  # noqa: F401  (the tiny bundle fixture and helpers)
 
 from posenet3d import viewer
+from posenet3d.pagecheck import SLIDER_JS, STATE_JS, chromium_missing, console_errors, open_page, start_chromium
 from posenet3d.skeletons import MUCO, MUPOTS
 from posenet3d.vis import person_colors
 
@@ -182,52 +181,15 @@ def test_demo_writes_pages_with_plotly_once_per_folder_and_no_html_skips(bundle,
 
 # ----------------------------------------------------------------------------------------------- browser --
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-CHROMEDRIVER = shutil.which("chromedriver")
-
-COUNT_JS = """var g = document.getElementById('graph');
-if (!g || !g._fullLayout || !g.data) return null;
-var frames = g._transitionData ? g._transitionData._frames.length : 0;
-return {frames: frames, people: g.data.filter(function (t) {
-  return t.meta && t.meta.kind === 'person' && t.visible !== false
-    && (t.x || []).some(function (v) { return v !== null; });
-}).length};"""
-
-
 @pytest.fixture(scope="module")
 def browser():
     """Headless Chromium through the system chromedriver (Debian: apt-get install chromium chromium-driver)."""
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (the test extra)")
-    if not CHROMIUM or not CHROMEDRIVER:
-        pytest.skip("headless Chromium is not installed (Debian: apt-get install -y chromium chromium-driver)")
-    from selenium.webdriver.chrome.service import Service
-    options = webdriver.ChromeOptions()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,800",
-                "--enable-unsafe-swiftshader"):
-        options.add_argument(arg)
-    options.binary_location = CHROMIUM
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_script_timeout(60)
+    missing = chromium_missing()
+    if missing:
+        pytest.skip(missing)
+    driver = start_chromium()
     yield driver
     driver.quit()
-
-
-def open_page(driver, page: Path, frames: int = 0, timeout_s: float = 60.0) -> tuple[dict, float]:
-    """Load ``page`` from file:// and wait until plotly has drawn it (and added ``frames`` frames); (state, s)."""
-    driver.get_log("browser")  # drop what earlier pages logged
-    t0 = time.perf_counter()
-    driver.get(page.resolve().as_uri())
-    while time.perf_counter() - t0 < timeout_s:
-        state = driver.execute_script(COUNT_JS)
-        if state is not None and state["frames"] >= frames:
-            return state, time.perf_counter() - t0
-        time.sleep(0.05)
-    raise AssertionError(f"{page}: plotly did not draw within {timeout_s} s")
-
-
-def severe(driver) -> list[str]:
-    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
 
 def graph_variance(driver, path: Path) -> float:
@@ -254,18 +216,18 @@ def test_image_pages_in_chromium(browser, demo_pages, tmp_path):
     doc = json.loads((demo_pages / "people.json").read_text())
     state, _ = open_page(browser, demo_pages / "people_3d.html")
     assert state["people"] == len(doc["people"]) == 2
-    assert severe(browser) == []
+    assert console_errors(browser) == []
     assert graph_variance(browser, tmp_path / "people.png") > 20.0
     state, _ = open_page(browser, demo_pages / "tiny_3d.html")
     assert state["people"] == 0 and "Nobody was found" in browser.page_source
-    assert severe(browser) == []
+    assert console_errors(browser) == []
     # a person with missing and non-finite joints, and one with none at all: drawn without them
     doc["people"][0]["joints_cam_mm"][3] = None
     doc["people"][0]["joints_cam_mm"][4] = [None, 1.0, 2.0]
     doc["people"][1]["joints_cam_mm"] = [[None, None, None]] * len(doc["joint_names"])
     (demo_pages / "holes_3d.html").write_text(viewer.image_page(doc, "people_2d.jpg"))
     state, _ = open_page(browser, demo_pages / "holes_3d.html")
-    assert state["people"] == 1 and severe(browser) == []
+    assert state["people"] == 1 and console_errors(browser) == []
 
 
 def test_video_page_in_chromium_draws_each_frame_and_the_slider_moves(browser, demo_pages, tmp_path):
@@ -273,15 +235,12 @@ def test_video_page_in_chromium_draws_each_frame_and_the_slider_moves(browser, d
     state, _ = open_page(browser, demo_pages / "clip_3d.html", frames=len(records))
     assert state["frames"] == len(records)
     assert state["people"] == len(records[0]["people"])
-    assert severe(browser) == []
+    assert console_errors(browser) == []
     assert graph_variance(browser, tmp_path / "clip.png") > 20.0
     data_of = "return JSON.stringify(document.getElementById('graph').data.map(function (t) { return t.x; }))"
     before = browser.execute_script(data_of)
-    label = browser.execute_async_script("""var done = arguments[arguments.length - 1];
-        var g = document.getElementById('graph'); var steps = g.layout.sliders[0].steps;
-        var step = steps[steps.length - 1];
-        Plotly.animate(g, step.args[0], step.args[1]).then(function () { done(step.label); });""")
+    label = browser.execute_async_script(SLIDER_JS, -1)  # the slider's last step
     assert label == str(records[-1]["frame"])
     assert browser.execute_script(data_of) != before
-    assert browser.execute_script(COUNT_JS)["people"] == len(records[-1]["people"])
-    assert severe(browser) == []
+    assert browser.execute_script(STATE_JS)["people"] == len(records[-1]["people"])
+    assert console_errors(browser) == []

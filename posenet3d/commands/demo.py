@@ -121,8 +121,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="3D smoothing per track: online One-Euro (default), offline zero-lag, or none")
     v.add_argument("--start", type=int, default=0, help="first frame to process (default 0)")
     v.add_argument("--max-frames", type=int, default=None, help="process at most this many frames")
-    v.add_argument("--trail", type=int, default=25, metavar="FRAMES",
-                   help="3D page: each track's root path over the last FRAMES frames (default 25; 0: none)")
+    v.add_argument("--trail", type=int, default=0, metavar="FRAMES",
+                   help="3D page: draw each track's root path over the last FRAMES frames (default 0: no trails)")
     v.add_argument("--bvh", action="store_true",
                    help="also write each track as a BVH animation <name>_id<track>.bvh (docs/export.md)")
     v.add_argument("--bvh-y-up", action="store_true",
