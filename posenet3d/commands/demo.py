@@ -6,19 +6,23 @@
     python demo/demo.py --input 'shots/*.png' --intrinsics 1150,1148,640,360
     python demo/demo.py --input clip.mp4                 # tracked video, per-frame JSON lines, tracks file
     python demo/demo.py --input clip.mp4 --smooth offline --start 100 --max-frames 250
+    python demo/demo.py --input clip.mp4 --bvh --bvh-y-up --trail 25   # also BVH per track; trails on the page
     python demo/demo.py --input photo.jpg --published --detector ctdet_coco_resdcn18.pth \\
         --detector-arch resdcn_18 --rootnet snapshot_18.pth.tar --posenet snapshot_24.pth.tar
     posenet3d demo --input photo.jpg                     # the same program as a posenet3d command
 
 Outputs (under ``--output``, default ``output/vis`` of the repository), per image ``<name>``: ``<name>_2d.jpg``
 (skeletons and boxes over the image), ``<name>_3d.png`` (front and top views of all people in the camera frame,
-mm, colours as in the overlay) and ``<name>.json``; per video: every person tracked with a stable id and colour and
-smoothed in 3D (``--smooth``), ``<name>_vis.mp4`` (overlay beside the 3D views on axes fixed over the clip,
-``--no-video-3d`` for the overlay only), ``<name>.jsonl`` (one JSON object per frame, people with ``track_id``)
-and ``<name>_tracks.json`` (per track: frames, raw and smoothed 3D joints, 2D joints, confidences). Every field,
-with its unit and frame: docs/output-format.md. An input's files are written as a set (all or none). The demo never
-replaces an input of the run, nor a file it did not write itself (it keeps a record, ``.posenet3d-outputs.json``
-in the output folder): such an input fails with a message, unless ``--overwrite`` allows replacing other files.
+mm, colours as in the overlay), ``<name>.json`` and ``<name>_3d.html`` (an interactive 3D page, offline:
+``plotly.min.js`` is written once per folder; ``--no-html`` skips it; docs/viewer.md); per video: every person
+tracked with a stable id and colour and smoothed in 3D (``--smooth``), ``<name>_vis.mp4`` (overlay beside the 3D
+views on axes fixed over the clip, ``--no-video-3d`` for the overlay only), ``<name>.jsonl`` (one JSON object per
+frame, people with ``track_id``), ``<name>_tracks.json`` (per track: frames, raw and smoothed 3D joints, 2D
+joints, confidences), ``<name>_3d.html`` (the 3D page with a timeline) and with ``--bvh`` a BVH animation per
+track (docs/export.md). Every field, with its unit and frame: docs/output-format.md. An input's files are written
+as a set (all or none). The demo never replaces an input of the run, nor a file it did not write itself (it keeps
+a record, ``.posenet3d-outputs.json`` in the output folder): such an input fails with a message, unless
+``--overwrite`` allows replacing other files.
 
 Images are read upright as their EXIF orientation says. In a folder or a pattern, files that are not images or
 videos by their extension (a README, ``.camera.json`` sidecars) and the demo's own earlier outputs are skipped
