@@ -316,11 +316,13 @@ def video_figure(records: Sequence[dict], fps: float, trail_frames: int = 0,
             base.append({"type": "scatter3d", "mode": "lines", "name": f"id {t} trail", "legendgroup": f"id {t}",
                          "showlegend": False, "line": {"color": color, "width": 2}, "hoverinfo": "skip",
                          "meta": {"kind": "trail", "track": t}})
-    roots: dict[int, list[tuple[int, np.ndarray]]] = {t: [] for t in track_ids}
+    found: dict[int, list[tuple[int, np.ndarray]]] = {t: [] for t in track_ids}
     for r, people in zip(records, per_frame):
         for t, pts, _ in people:
             if t is not None and np.isfinite(pts[root]).all():
-                roots[t].append((int(r["frame"]), pts[root]))
+                found[t].append((int(r["frame"]), np.round(pts[root]).astype(int).tolist()))
+    # per track: its frames (ascending, as the records are) and root positions rounded to 1 mm
+    roots = {t: (np.array([f for f, _ in v], dtype=np.int64), [p for _, p in v]) for t, v in found.items()}
 
     def frame_data(i: int) -> list[dict]:
         data = [{"x": [], "y": [], "z": [], "customdata": []} for _ in range(n_people_traces)]
@@ -335,9 +337,11 @@ def video_figure(records: Sequence[dict], fps: float, trail_frames: int = 0,
         if trail_frames > 0:
             now = int(records[i]["frame"])
             for t in track_ids:
-                path = [p for f, p in roots[t] if now - trail_frames <= f <= now]
-                data.append({"x": [round(float(p[0])) for p in path], "y": [round(float(p[1])) for p in path],
-                             "z": [round(float(p[2])) for p in path]})
+                frames_t, pts_t = roots[t]
+                lo, hi = np.searchsorted(frames_t, [now - trail_frames, now], side="left")
+                hi += hi < len(frames_t) and frames_t[hi] == now
+                path = pts_t[lo:hi]
+                data.append({"x": [p[0] for p in path], "y": [p[1] for p in path], "z": [p[2] for p in path]})
         return data
 
     pts_all = [pts for people in per_frame for _, pts, _ in people]

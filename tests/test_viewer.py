@@ -244,3 +244,13 @@ def test_video_page_in_chromium_draws_each_frame_and_the_slider_moves(browser, d
     assert browser.execute_script(data_of) != before
     assert browser.execute_script(STATE_JS)["people"] == len(records[-1]["people"])
     assert console_errors(browser) == []
+
+
+def test_demo_without_plotly_says_so_once_and_writes_the_rest(bundle, tmp_path, monkeypatch, capsys):  # noqa: F811
+    from posenet3d.commands import demo
+    monkeypatch.setattr(demo, "have_plotly", lambda: False)
+    cv2.imwrite(str(tmp_path / "a.jpg"), picture())
+    assert run(bundle, tmp_path / "vis", "--input", str(tmp_path / "a.jpg")) == 0
+    assert capsys.readouterr().err.count("plotly is not installed") == 1
+    assert not (tmp_path / "vis" / "a_3d.html").exists() and (tmp_path / "vis" / "a.json").is_file()
+    assert run(bundle, tmp_path / "vis", "--input", str(tmp_path / "a.jpg"), "--trail", "-1") == 2
