@@ -2,6 +2,7 @@
 drawn with every frame loaded and the time one slider step takes.
 
     posenet3d bench viewer --frames 600 --people 8 [--trail 25] [--out /tmp/viewer_bench]
+    posenet3d bench viewer --frames 20 --people 8 --trail 25
 
 The page shows a synthetic clip (``--people`` people walking on the MuCo skeleton for ``--frames`` frames at
 25 fps, every person tracked), written with ``plotly.min.js`` into ``--out`` (default: a temporary folder).
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     p = command_parser(prog or "posenet3d bench viewer", __doc__)
     p.add_argument("--frames", type=int, default=600, help="frames (default 600)")
     p.add_argument("--people", type=int, default=8, help="people in every frame (default 8)")
-    p.add_argument("--trail", type=int, default=25, help="trail length in frames (default 25; 0: none)")
+    p.add_argument("--trail", type=int, default=0, help="trail length in frames (default 0: none, as the demo)")
     p.add_argument("--out", default=None, help="folder for the page (default: a temporary folder)")
     args = p.parse_args(argv)
     if args.frames < 1 or args.people < 0 or args.trail < 0:
