@@ -73,12 +73,16 @@ def chain_order(chains: list[list[int]]) -> list[int | None]:
 
 
 def as_points(joints, n_joints: int) -> np.ndarray:
-    """(J, 3) float mm with NaN for what is missing (``None`` in JSON) or not finite."""
-    if joints is None:
-        return np.full((n_joints, 3), np.nan)
-    rows = [[np.nan if v is None else float(v) for v in (row if row is not None else [None] * 3)] for row in joints]
-    pts = np.asarray(rows, dtype=np.float64).reshape(-1, 3)
-    pts[~np.isfinite(pts).all(axis=1)] = np.nan
+    """(J, 3) float mm with a NaN row for a joint that is missing (``None`` in JSON), not finite or not three
+    numbers."""
+    pts = np.full((n_joints, 3), np.nan)
+    for j, row in enumerate(list(joints if joints is not None else [])[:n_joints]):
+        try:
+            xyz = np.array([np.nan if v is None else float(v) for v in row], dtype=np.float64)
+        except (TypeError, ValueError):
+            continue
+        if xyz.shape == (3,) and np.isfinite(xyz).all():
+            pts[j] = xyz
     return pts
 
 

@@ -92,11 +92,12 @@ def test_missing_and_non_finite_joints_are_left_out_not_a_broken_page():
     b = standing(900, 5000)
     b[:] = np.inf  # nothing drawable
     doc = result_doc([a, b])
+    doc["people"][0]["joints_cam_mm"][0] = [1.0, 2.0]  # not three numbers: left out too
     figure, n = viewer.image_figure(doc)
     traces = person_traces(figure)
     assert n == 2
     order = viewer.chain_order(viewer.bone_chains(MUCO.skeleton))
-    at = [k for k, j in enumerate(order) if j == MUCO.index("L_Wrist")]
+    at = [k for k, j in enumerate(order) if j in (MUCO.index("L_Wrist"), 0)]
     assert all(traces[0]["x"][k] is None for k in at)
     assert sum(v is not None for v in traces[0]["x"]) == sum(j is not None for j in order) - len(at)
     assert all(v is None for v in traces[1]["x"])
