@@ -15,6 +15,12 @@ dtype. ``estimator.yaml``::
     posenet:  {weights: posenet.pth,   model: {task: posenet, joint_set: MuCo, ...}}
     options:  {det_score_thresh: 0.3, flip_test: true}   # optional Estimator keyword arguments
 
+Instead of CenterNet weights, the detector may be one of torchvision's COCO detectors, built with torchvision's
+COCO weights from its own cache (:mod:`posenet3d.detection.torchvision_detectors`; RootNet and PoseNet as
+above)::
+
+    detector: {torchvision: fasterrcnn_v2}          # or retinanet, fcos, ssdlite
+
 The parts' ``model`` entries are :class:`~posenet3d.config.ModelConfig` fields; each part may carry ``sha256``
 and ``bytes`` of its file, checked on load. The top-level ``model`` is the bundle's identity, carried into every
 result's JSON: ``name``, ``version``, ``domain`` (what it was trained on, one of :data:`MODEL_DOMAINS`:
@@ -108,13 +114,16 @@ def check_options(options: Mapping, source: str) -> None:
 @dataclass
 class BundleSpec:
     """A parsed ``estimator.yaml``: ``folder``, per part its :class:`ModelConfig` (``cfgs``) and weight file
-    (``paths``), the estimator ``options`` and the bundle's identity ``model`` (:func:`model_identity`)."""
+    (``paths``), the estimator ``options`` and the bundle's identity ``model`` (:func:`model_identity`).
+    ``detector``: ``"torchvision:NAME"`` when the bundle names a torchvision detector (then ``cfgs`` and
+    ``paths`` hold no ``detector``), else None."""
 
     folder: Path
     cfgs: dict[str, ModelConfig]
     paths: dict[str, Path]
     options: dict
     model: dict = dataclasses.field(default_factory=dict)
+    detector: str | None = None
 
 
 @dataclass
@@ -160,8 +169,12 @@ def read_bundle(folder: str | os.PathLike) -> BundleSpec:
                              f"sha256}}}}, got {ident!r}")
     recorded = ident.get("files") or {}
     cfgs, paths, hashes = {}, {}, {}
+    tv_detector = None
     for part, (default_file, task) in BUNDLE_PARTS.items():
         entry = data.get(part)
+        if part == "detector" and isinstance(entry, dict) and "torchvision" in entry:
+            tv_detector = _torchvision_entry(entry, yaml_path)
+            continue
         if not isinstance(entry, dict) or not isinstance(entry.get("model"), dict):
             raise EstimatorError(f"{yaml_path}: '{part}' must be a mapping with 'weights' and 'model'")
         try:
@@ -192,7 +205,22 @@ def read_bundle(folder: str | os.PathLike) -> BundleSpec:
                                ident.get("domain", "own"), paths, hashes)
     except EstimatorError as exc:
         raise EstimatorError(f"{yaml_path}: 'model.domain': {exc}") from None
-    return BundleSpec(folder, cfgs, paths, dict(options), model)
+    if tv_detector is not None:
+        model["files"] = {"detector": {"file": tv_detector, "sha256": None}, **model["files"]}
+    return BundleSpec(folder, cfgs, paths, dict(options), model, tv_detector)
+
+
+def _torchvision_entry(entry: dict, yaml_path: Path) -> str:
+    """``torchvision:NAME`` of a bundle's ``detector: {torchvision: NAME}`` entry, checked."""
+    from .detection.torchvision_detectors import PREFIX, parse_name
+    extra = sorted(set(entry) - {"torchvision"})
+    if extra:
+        raise EstimatorError(f"{yaml_path}: 'detector' names a torchvision detector and carries nothing else, "
+                             f"got also {extra}")
+    try:
+        return PREFIX + parse_name(str(entry["torchvision"]))
+    except EstimatorError as exc:
+        raise EstimatorError(f"{yaml_path}: 'detector.torchvision': {exc}") from None
 
 
 def _model_cfg(cfg, part: str) -> ModelConfig:
@@ -236,7 +264,8 @@ def save_bundle(folder: str | os.PathLike, cfgs: Mapping[str, ModelConfig | Conf
                 domain: str = "own") -> BundleInfo:
     """Write an estimator bundle (module docstring) to ``folder`` atomically and return its sizes.
 
-    ``cfgs`` and ``models`` map ``detector``/``rootnet``/``posenet`` to each network's config and module; every
+    ``cfgs`` and ``models`` map ``detector``/``rootnet``/``posenet`` to each network's config and module (or
+    ``cfgs["detector"] = "torchvision:NAME"``, a torchvision detector, with no ``models["detector"]``); every
     state_dict is checked against a network built from its config before anything is written. Floating-point
     tensors are stored as ``dtype`` (None: as they are) except those whose values exceed that type's range, which
     keep their own; the file sizes and SHA-256 go into ``estimator.yaml``.
@@ -247,6 +276,11 @@ def save_bundle(folder: str | os.PathLike, cfgs: Mapping[str, ModelConfig | Conf
     existing ``folder`` that are not part of a bundle (e.g. a README) are carried over.
     """
     folder = Path(folder)
+    tv_detector = None
+    if isinstance(cfgs.get("detector"), str):
+        from .detection.torchvision_detectors import PREFIX, parse_name
+        tv_detector = PREFIX + parse_name(cfgs["detector"])
+        models = {"detector": None, **models}
     missing = [p for p in BUNDLE_PARTS if p not in cfgs or p not in models]
     extra = sorted((set(cfgs) | set(models)) - set(BUNDLE_PARTS))
     if missing or extra:
@@ -257,6 +291,8 @@ def save_bundle(folder: str | os.PathLike, cfgs: Mapping[str, ModelConfig | Conf
     model_identity(name or folder.name, version, domain, {}, {})  # checks the domain before any work
     states, mcfgs = {}, {}
     for part, (_, task) in BUNDLE_PARTS.items():
+        if part == "detector" and tv_detector is not None:
+            continue
         mc = _model_cfg(cfgs[part], part)
         if mc.task != task:
             raise EstimatorError(f"save_bundle: the {part} config has task {mc.task!r}, expected {task!r}")
@@ -281,6 +317,9 @@ def save_bundle(folder: str | os.PathLike, cfgs: Mapping[str, ModelConfig | Conf
                      "dtype": str(dtype).replace("torch.", "") if dtype is not None else "as saved"}
         files = {}
         for part, (fname, _) in BUNDLE_PARTS.items():
+            if part == "detector" and tv_detector is not None:
+                doc[part] = {"torchvision": tv_detector.removeprefix("torchvision:")}
+                continue
             path = save_snapshot(tmp / fname, states[part])
             files[fname] = path.stat().st_size
             model_dict = {k: list(v) if isinstance(v, tuple) else v

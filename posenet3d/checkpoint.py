@@ -1,7 +1,9 @@
 """Snapshots: writing them atomically, finding the latest, and loading weights with a strict, readable check.
 
 A snapshot is ``<model_dump>/snapshot_{epoch}.pth.tar`` holding ``epoch`` (0-based), ``network`` (state_dict),
-``optimizer`` and what resuming needs (``scaler``, ``config``, ``task``). Only tensors and
+``optimizer`` and what resuming needs (``scaler``, ``config``, ``task``). With evaluation during training,
+``<model_dump>/snapshot_best.pth.tar`` holds the best evaluated epoch's ``network`` (no optimizer: it is for testing,
+not resuming) and ``best`` = ``{metric, mode, value, epoch}``; :func:`latest_snapshot` never picks it. Only tensors and
 plain containers are stored, so every file loads with ``torch.load(..., weights_only=True)``.
 
 Weight loading accepts the published 3DMPPE PoseNet/RootNet snapshots as they are (``network`` key, ``module.``
@@ -30,6 +32,11 @@ class CheckpointError(RuntimeError):
 
 def snapshot_path(model_dump: str | Path, epoch: int) -> Path:
     return Path(model_dump) / f"snapshot_{epoch}.pth.tar"
+
+
+def best_snapshot_path(model_dump: str | Path) -> Path:
+    """``<model_dump>/snapshot_best.pth.tar``: the best evaluated epoch (see :mod:`posenet3d.train_eval`)."""
+    return Path(model_dump) / "snapshot_best.pth.tar"
 
 
 def list_snapshots(model_dump: str | Path) -> list[tuple[int, Path]]:

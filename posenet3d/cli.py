@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pool": ("pool", "pre-render a training set's people into a small-image sample pool"),
     "synth": ("synth", "generate the synthetic world (MuCo / MuPoTS / COCO layouts)"),
     "export-bvh": ("export_bvh", "a video's tracks file → one BVH animation per track (Blender, Unity)"),
+    "plot-log": ("plot_log", "training curves (losses, lr, evaluation figures) of one or more runs as a PNG"),
     "eval-video": ("eval_video", "tracking (MOTA, IDF1, ID switches) and 3D smoothing on clips with ground truth"),
     "eval-e2e": ("eval_e2e", "whole-pipeline recall / precision / MRPE / MPJPE of a bundle on a test set"),
     "tune-detector": ("tune_detector", "precision / recall per detector score threshold"),

@@ -91,6 +91,8 @@ class TrainConfig:
     log_interval: int = 50
     snapshot_interval: int = 1  # epochs
     max_iters_per_epoch: int = 0  # 0 = full epoch
+    eval_interval: int = 0  # epochs between evaluations on the test set during training (rank 0); 0 = off
+    tensorboard: bool = False  # scalars under <output_dir>/log/<name>/tensorboard (pip install ".[tensorboard]")
 
 
 @dataclass
@@ -98,6 +100,7 @@ class TestConfig:
     batch_size: int = 32
     flip_test: bool = True
     use_gt_info: bool = True  # GT boxes and roots (reference default)
+    max_samples: int = 0  # test on the first images holding at most this many people (CenterNet: images); 0 = all
 
 
 @dataclass
@@ -276,7 +279,9 @@ _RULES: tuple[tuple[str, typing.Callable[[Any], bool], str], ...] = (
     ("train.log_interval", lambda v: v >= 1, "1 or more"),
     ("train.snapshot_interval", lambda v: v >= 1, "1 or more"),
     ("train.max_iters_per_epoch", lambda v: v >= 0, "0 (whole epochs) or more"),
+    ("train.eval_interval", lambda v: v >= 0, "0 (no evaluation during training) or more"),
     ("test.batch_size", lambda v: v >= 1, "1 or more"),
+    ("test.max_samples", lambda v: v >= 0, "0 (the whole test set) or more"),
 )
 
 
@@ -288,6 +293,12 @@ def validate(cfg: Config, source: str = "<config>") -> Config:
         value = getattr(getattr(cfg, section), name)
         if not ok(value):
             raise ConfigError(f"{source}: {key}={value!r} is not valid: it must be {must}")
+    if cfg.train.eval_interval > 0:
+        test_key = "data.det_test_ann" if cfg.model.task == "centernet" else "data.testset"
+        if not str(getattr(cfg.data, test_key.split(".")[1])).strip():
+            raise ConfigError(f"{source}: train.eval_interval={cfg.train.eval_interval} evaluates on the test set "
+                              f"during training, but {test_key} is empty: name a test set or set "
+                              "train.eval_interval=0")
     return cfg
 
 

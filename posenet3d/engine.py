@@ -11,8 +11,10 @@ and leaves the last good snapshot intact; so does SIGTERM or Ctrl-C (:mod:`posen
 and epoch; every random generator is seeded from (seed, rank, epoch) at each epoch's start, so a resumed run
 repeats an uninterrupted one bit for bit.
 
-Running sums of the losses stay on the device; the loop reads them (one GPU→CPU copy) every
-``train.log_interval`` iterations and at the end of the epoch.
+Running sums of the losses stay on the device; the loop reads them (one GPU→CPU copy, with the gradient norm) every
+``train.log_interval`` iterations and at the end of the epoch. ``train.eval_interval`` evaluates on the test set
+during training and keeps the best epoch (:mod:`posenet3d.train_eval`); ``train.tensorboard`` writes scalars and the
+log lines and progress bar show the epoch's and the run's ETA (:mod:`posenet3d.monitor`).
 """
 from __future__ import annotations
 
@@ -48,6 +50,7 @@ from .distributed import (
     broadcast_int,
     launch,
 )
+from .monitor import Scalars, grad_norm, require_tensorboard, run_eta_s
 from .runs import (
     drop_metrics_from,
     environment_info,
@@ -59,6 +62,7 @@ from .runs import (
 from .stopping import StopRequest, TrainingInterrupted
 from .task_base import Task
 from .tasks import get_task
+from .train_eval import BestSnapshot, eval_due, evaluate, evaluations_from
 
 log = logging.getLogger("posenet3d")
 
@@ -130,6 +134,8 @@ def train(cfg: Config, gpus: list[int] | None = None, resume: bool = False, cpu_
     """Train the network ``cfg.model.task`` names. ``gpus``: CUDA device ids (one process each); empty → CPU.
     Under torchrun the process joins torchrun's group instead. Raises :class:`TrainingError` (cannot go on) or
     :class:`~posenet3d.stopping.TrainingInterrupted` (stopped on a signal at a safe point)."""
+    if cfg.train.tensorboard:
+        require_tensorboard()  # a missing package is one clear error before any process starts
     launch(_train_process, list(gpus or []), (cfg, resume), cpu_processes=cpu_processes)
 
 
@@ -173,6 +179,9 @@ class _Run:
     sampler: DistributedSampler | None = None
     loader: DataLoader | None = None
     iters: int = 0
+    scalars: Scalars | None = None  # TensorBoard (rank 0, when asked)
+    best: BestSnapshot | None = None  # rank 0, with evaluation during training
+    eval_s: float = 0.0  # the last evaluation's duration (for the run's ETA)
 
     @property
     def metrics_file(self) -> Path:
@@ -185,12 +194,18 @@ def _train_process(ctx: DistContext, cfg: Config, resume: bool) -> None:
     if start_epoch >= cfg.train.end_epoch:
         return
     _attach_data(run)
-    with StopRequest() as stop:
-        for epoch in range(start_epoch, cfg.train.end_epoch):
-            _finish_epoch(run, epoch, _train_epoch(run, epoch, stop))
-            if epoch + 1 < cfg.train.end_epoch and any_process(stop.requested, ctx):
-                raise TrainingInterrupted(_stop_message(stop.signum or signal.SIGTERM, epoch, None, run.iters,
-                                                        run.model_dump), stop.signum or signal.SIGTERM)
+    _attach_monitors(run, start_epoch)
+    try:
+        with StopRequest() as stop:
+            for epoch in range(start_epoch, cfg.train.end_epoch):
+                _finish_epoch(run, epoch, _train_epoch(run, epoch, stop))
+                if eval_due(cfg, epoch) and not _evaluate(run, epoch):
+                    return  # rank 0's evaluation failed: it raises the error, the others end here
+                if epoch + 1 < cfg.train.end_epoch and any_process(stop.requested, ctx):
+                    raise TrainingInterrupted(_stop_message(stop.signum or signal.SIGTERM, epoch, None, run.iters,
+                                                            run.model_dump), stop.signum or signal.SIGTERM)
+    finally:
+        run.scalars.close()
 
 
 def _setup(ctx: DistContext, cfg: Config) -> _Run:
@@ -268,6 +283,17 @@ def _attach_data(run: _Run) -> None:
                  cfg.train.batch_size, run.amp_dtype if run.amp else "off")
 
 
+def _attach_monitors(run: _Run, start_epoch: int) -> None:
+    """TensorBoard scalars and the best-snapshot keeper (rank 0; the best of a continued run is read back)."""
+    cfg, main = run.cfg, run.ctx.is_main
+    tb_dir = run.log_dir / "tensorboard" if main and cfg.train.tensorboard else None
+    run.scalars = Scalars(tb_dir, purge_step=start_epoch * run.iters if start_epoch else None)
+    if main and cfg.train.eval_interval > 0:
+        run.best = BestSnapshot(run.model_dump, *run.task.main_metric)
+        if start_epoch > 0:
+            run.best.resume(start_epoch)
+
+
 @dataclass
 class _EpochStats:
     lr: float
@@ -297,9 +323,16 @@ def _train_epoch(run: _Run, epoch: int, stop: StopRequest) -> _EpochStats:
     stop_every = max(1, cfg.train.log_interval) if ctx.distributed else 1
     t_epoch = t_last = time.perf_counter()
     data_time, names, sums, n = 0.0, [], None, 0
+    logged, logged_n = None, 0  # the sums at the last log line (for the interval's means in TensorBoard)
+    evals_left = evaluations_from(cfg, epoch)
     bad = torch.zeros((), dtype=torch.int64)
     nonfinite = torch.zeros((), dtype=torch.int64, device=ctx.device)
-    for it, batch in enumerate(_progress(run.loader, run.iters, ctx.is_main, f"epoch {epoch}")):
+    bar = _progress(run.loader, run.iters, ctx.is_main, f"epoch {epoch}")
+    for it, batch in enumerate(bar):
+        if it > 0 and hasattr(bar, "set_postfix_str"):  # tqdm shows the epoch's ETA itself
+            el = time.perf_counter() - t_epoch
+            bar.set_postfix_str("run eta " + format_duration(
+                run_eta_s(cfg, epoch, it, run.iters, el / it, evals_left, run.eval_s)), refresh=False)
         if it >= run.iters:
             break
         if (it + 1) % stop_every == 0 and any_process(stop.requested, ctx):
@@ -319,9 +352,17 @@ def _train_epoch(run: _Run, epoch: int, stop: StopRequest) -> _EpochStats:
             _check_finite(nonfinite, epoch, n, cfg.train.log_interval, run.model_dump, ctx)
         if ctx.is_main and n % cfg.train.log_interval == 0:
             el = t_last - t_epoch
-            log.info("epoch %d/%d it %d/%d lr %.2e loss %.4f data %.0f%% %.1f samples/s eta %s", epoch,
-                     cfg.train.end_epoch, n, run.iters, lr, float(sums[0]) / n, 100 * data_time / el,
-                     n * cfg.train.batch_size * ctx.world_size / el, format_duration(el / n * (run.iters - n)))
+            interval = sums - logged if logged is not None else sums
+            # one read of the device: the epoch's mean loss, the interval's mean terms and the gradient norm
+            read = torch.cat([sums[:1] / n, interval / (n - logged_n), grad_norm(run.model)[None]]).tolist()
+            logged, logged_n = sums.clone(), n
+            rate, data = n * cfg.train.batch_size * ctx.world_size / el, data_time / el
+            log.info("epoch %d/%d it %d/%d lr %.2e loss %.4f grad %.3g data %.0f%% %.1f samples/s eta %s (run %s)",
+                     epoch, cfg.train.end_epoch, n, run.iters, lr, read[0], read[-1], 100 * data, rate,
+                     format_duration(el / n * (run.iters - n)),
+                     format_duration(run_eta_s(cfg, epoch, n, run.iters, el / n, evals_left, run.eval_s)))
+            run.scalars.add("train", {**dict(zip(names, read[1:-1])), "lr": lr, "grad_norm": read[-1],
+                                      "samples_per_s": rate, "data_fraction": data}, epoch * run.iters + n)
     return _EpochStats(lr, names, sums, n, bad, data_time, time.perf_counter() - t_epoch)
 
 
@@ -346,14 +387,69 @@ def _finish_epoch(run: _Run, epoch: int, st: _EpochStats) -> None:
     record = {"epoch": epoch, "lr": st.lr, **means,
               "samples_per_s": st.n * cfg.train.batch_size * ctx.world_size / st.elapsed,
               "data_fraction": st.data_time / st.elapsed, "bad_samples": bad_total, "time_s": st.elapsed}
-    with open(run.metrics_file, "a") as f:  # before the snapshot: a resume starts after the snapshot
-        f.write(json.dumps(record) + "\n")
+    _append_metrics(run, record)  # before the snapshot: a resume starts after the snapshot
     if (epoch + 1) % cfg.train.snapshot_interval == 0 or epoch + 1 == cfg.train.end_epoch:
         save_snapshot(snapshot_path(run.model_dump, epoch), {
-            "epoch": epoch, "task": cfg.model.task, "network": run.model.state_dict(),
-            "optimizer": run.optimizer.state_dict(), "scaler": run.scaler.state_dict(), "config": config_to_dict(cfg)})
-    log.info("epoch %d done in %s: %s; %d bad/missing images skipped", epoch, format_duration(st.elapsed),
-             " ".join(f"{k} {v:.4f}" for k, v in means.items()), bad_total)
+            **_weights_state(run, epoch), "optimizer": run.optimizer.state_dict(),
+            "scaler": run.scaler.state_dict()})
+    eta = run_eta_s(cfg, epoch, run.iters, run.iters, st.elapsed / max(st.n, 1), evaluations_from(cfg, epoch),
+                    run.eval_s)
+    log.info("epoch %d done in %s: %s; %d bad/missing images skipped; run eta %s", epoch,
+             format_duration(st.elapsed), " ".join(f"{k} {v:.4f}" for k, v in means.items()), bad_total,
+             format_duration(eta))
+    run.scalars.add("epoch", {**means, "samples_per_s": record["samples_per_s"],
+                              "data_fraction": record["data_fraction"], "time_s": st.elapsed}, (epoch + 1) * run.iters)
+    run.scalars.flush()
+
+
+def _weights_state(run: _Run, epoch: int) -> dict:
+    """What every snapshot holds: epoch, task, network weights and the config."""
+    return {"epoch": epoch, "task": run.cfg.model.task, "network": run.model.state_dict(),
+            "config": config_to_dict(run.cfg)}
+
+
+def _append_metrics(run: _Run, record: dict) -> None:
+    with open(run.metrics_file, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def _evaluate(run: _Run, epoch: int) -> bool:
+    """Rank 0 tests the model on the test set (training state untouched) while the others wait; its figures go
+    to ``metrics.jsonl``, the log and TensorBoard, and its weights to ``snapshot_best.pth.tar`` when the main
+    metric improves. False on the other ranks when rank 0's evaluation failed (rank 0 raises)."""
+    ctx, cfg = run.ctx, run.cfg
+    failure: Exception | None = None
+    if ctx.is_main:
+        try:
+            figures, seconds = evaluate(run.task, cfg, run.model, ctx.device, epoch)
+        except Exception as exc:  # noqa: BLE001 — any failure must reach the other processes, not hang them
+            failure = exc
+    if any_process(failure is not None, ctx):  # the other processes wait here for rank 0's evaluation
+        if failure is None:
+            return False
+        last = latest_snapshot(run.model_dump)
+        raise TrainingError(f"evaluation after epoch {epoch} failed ({type(failure).__name__}: {failure}); the last "
+                            f"snapshot is {last}. Fix the test set or set train.eval_interval=0, then resume with "
+                            "--continue") from failure
+    if not ctx.is_main:
+        return True
+    run.eval_s = seconds
+    metric, mode = run.task.main_metric
+    record: dict = {"epoch": epoch, "eval": figures, "eval_s": seconds, "main_metric": metric}
+    best = ""
+    if metric in figures:
+        record["best"] = run.best.offer(epoch, figures[metric], lambda: _weights_state(run, epoch))
+        best = (f"; best {metric} {run.best.value:.4g} at epoch {run.best.epoch}"
+                + (f" (new: {run.best.path.name})" if record["best"] else ""))
+    else:
+        best = f"; no best snapshot: the figures hold no {metric} (the task's main metric)"
+    _append_metrics(run, record)
+    log.info("epoch %d evaluation on %s in %s: %s%s", epoch, cfg.data.testset if cfg.model.task != "centernet"
+             else cfg.data.det_test_ann, format_duration(seconds),
+             " ".join(f"{k} {v:.4g}" for k, v in figures.items()), best)
+    run.scalars.add("eval", {**figures, "seconds": seconds}, (epoch + 1) * run.iters)
+    run.scalars.flush()
+    return True
 
 
 def _check_finite(nonfinite: torch.Tensor, epoch: int, n: int, interval: int, model_dump: Path,

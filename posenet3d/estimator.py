@@ -56,6 +56,11 @@ from .crop import CropRecord, crop_boxes, crop_patch, stack_records
 from .datasets.topdown import TopDownCodec
 from .detection.checkpoint import load_centernet
 from .detection.pipeline import detect_people
+from .detection.torchvision_detectors import (
+    TorchvisionPersonDetector,
+    build_torchvision_detector,
+    is_torchvision_name,
+)
 from .geometry import k_value
 from .media import read_image, to_bgr
 from .pose_nms import pose_nms as parametric_pose_nms
@@ -76,7 +81,10 @@ class Estimator:
     """Absolute 3D poses of every person in an image (see the module docstring for the stages and units).
 
     Args:
-        detector: a CenterNet person detector (:class:`~posenet3d.detection.model.CenterNet`, class 0 = person).
+        detector: a CenterNet person detector (:class:`~posenet3d.detection.model.CenterNet`, class 0 = person)
+            or a torchvision COCO detector (:class:`~posenet3d.detection.torchvision_detectors.
+            TorchvisionPersonDetector`; it resizes its input itself: ``det_input_size`` and ``det_flip_test``
+            are CenterNet's), or None: boxes come from elsewhere (:meth:`estimate_from_boxes` only).
         rootnet: a :class:`~rootnet.RootNet`.
         posenet: a :class:`~posenet3d.posenet.model.PoseNet`.
         pose_cfg, root_cfg: their model configs (input size, depth bins and range, ``area_real_mm``).
@@ -97,7 +105,7 @@ class Estimator:
             carried by every result as ``model``; :meth:`from_bundle` and :meth:`from_files` fill it in.
     """
 
-    def __init__(self, detector: nn.Module, rootnet: nn.Module, posenet: nn.Module, *, pose_cfg: ModelConfig,
+    def __init__(self, detector: nn.Module | None, rootnet: nn.Module, posenet: nn.Module, *, pose_cfg: ModelConfig,
                  root_cfg: ModelConfig, det_input_size: int = 512, det_score_thresh: float = 0.3,
                  det_nms_iou: float | None = 0.7, det_flip_test: bool = False, joint_set: str | None = None,
                  device: str | torch.device = "cpu", flip_test: bool = True, pose_nms: bool = False,
@@ -115,6 +123,8 @@ class Estimator:
             raise EstimatorError(f"max_people must be >= 1 or None, got {max_people}")
         if int(batch_size) < 1:
             raise EstimatorError(f"batch_size must be >= 1, got {batch_size}")
+        if det_flip_test and isinstance(detector, TorchvisionPersonDetector):
+            raise EstimatorError(f"det_flip_test is CenterNet's; the torchvision detector {detector.name} has none")
         self.joint_set: JointSet = get_joint_set(joint_set or pose_cfg.joint_set)
         n_joints = getattr(posenet, "joint_num", self.joint_set.joint_num)
         if n_joints != self.joint_set.joint_num:
@@ -134,20 +144,34 @@ class Estimator:
         self.device = torch.device(device)
         self.identity = None if identity is None else dict(identity)
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
-        self.detector = detector.to(self.device, memory_format=fmt).eval()
+        self.detector = None if detector is None else detector.to(self.device, memory_format=fmt).eval()
         self.rootnet = rootnet.to(self.device, memory_format=fmt).eval()
         self.posenet = posenet.to(self.device, memory_format=fmt).eval()
 
     # ---------------------------------------------------------------------------------- constructors
     @classmethod
     def from_bundle(cls, folder: str | os.PathLike, *, device: str | torch.device = "cpu",
-                    **options) -> Estimator:
+                    detector: str | None = None, **options) -> Estimator:
         """Load a bundle folder (``estimator.yaml`` + weights, module docstring). ``options`` override the
-        bundle's ``options``. Raises :class:`EstimatorError` / :class:`~posenet3d.checkpoint.CheckpointError`
-        naming the file."""
+        bundle's ``options``; ``detector`` (``"torchvision:NAME"``, or ``"centernet"``: the bundle's own) replaces
+        the bundle's detector (None: the bundle's, which may itself name a torchvision detector, built with its
+        COCO weights). Raises :class:`EstimatorError` / :class:`~posenet3d.checkpoint.CheckpointError` naming the
+        file."""
         spec = read_bundle(folder)
+        det_name = spec.detector if detector is None else detector
+        if det_name == "centernet":
+            if "detector" not in spec.cfgs:
+                raise EstimatorError(f"{spec.folder / BUNDLE_FILE}: the bundle has no CenterNet (its detector is "
+                                     f"{spec.detector}); name a torchvision detector instead")
+            det_name = None
         nets = {}
+        identity = dict(spec.model, files=dict(spec.model.get("files", {})))
+        if det_name is not None:
+            nets["detector"] = build_torchvision_detector(det_name)
+            identity["files"]["detector"] = nets["detector"].identity_file()
         for part, cfg in spec.cfgs.items():
+            if part in nets:
+                continue
             nets[part] = build_network(cfg)
             load_weights(nets[part], spec.paths[part])
             bad = [k for k, v in nets[part].state_dict().items()
@@ -156,15 +180,16 @@ class Estimator:
                 raise EstimatorError(f"{spec.paths[part]}: {len(bad)} tensors hold inf/NaN (first: {bad[0]}); "
                                      "re-create the bundle with posenet3d bundle make")
         opts = {**spec.options, **options}
-        opts.setdefault("det_input_size", spec.cfgs["detector"].input_size)
+        if "detector" in spec.cfgs:
+            opts.setdefault("det_input_size", spec.cfgs["detector"].input_size)
         check_options(opts, str(spec.folder / BUNDLE_FILE))
         log.info("loaded estimator bundle %s (%s)", spec.folder, ", ".join(
-            f"{p}: {spec.paths[p].name}" for p in BUNDLE_PARTS))
+            f"{p}: {identity['files'][p]['file']}" for p in BUNDLE_PARTS))
         return cls(nets["detector"], nets["rootnet"], nets["posenet"], pose_cfg=spec.cfgs["posenet"],
-                   root_cfg=spec.cfgs["rootnet"], device=device, identity=spec.model, **opts)
+                   root_cfg=spec.cfgs["rootnet"], device=device, identity=identity, **opts)
 
     @classmethod
-    def from_files(cls, detector: str | os.PathLike, rootnet: str | os.PathLike, posenet: str | os.PathLike, *,
+    def from_files(cls, detector: str | os.PathLike | None, rootnet: str | os.PathLike, posenet: str | os.PathLike, *,
                    detector_arch: str = "resdcn_18", det_cfg: ModelConfig | None = None,
                    pose_cfg: ModelConfig | None = None, root_cfg: ModelConfig | None = None,
                    device: str | torch.device = "cpu", domain: str | None = None, name: str | None = None,
@@ -173,9 +198,12 @@ class Estimator:
 
         ``detector``: a published CenterNet ctdet COCO checkpoint of ``detector_arch`` (person channel kept,
         :func:`~posenet3d.detection.checkpoint.load_centernet`), or, with ``det_cfg`` (a centernet
-        :class:`ModelConfig`), any state_dict file of that network. ``rootnet``/``posenet``: snapshots or
-        state_dicts; without ``root_cfg``/``pose_cfg`` they are the published 3DMPPE models (ResNet-50, 21 MuCo
-        joints, 256² input, 64 depth bins). ``options``: :class:`Estimator` keyword arguments.
+        :class:`ModelConfig`), any state_dict file of that network, or ``"torchvision:NAME"``: a torchvision COCO
+        detector with its COCO weights (:mod:`posenet3d.detection.torchvision_detectors`), or None (no detector:
+        boxes come from elsewhere, :meth:`estimate_from_boxes`).
+        ``rootnet``/``posenet``: snapshots or state_dicts; without ``root_cfg``/``pose_cfg`` they are the
+        published 3DMPPE models (ResNet-50, 21 MuCo joints, 256² input, 64 depth bins).
+        ``options``: :class:`Estimator` keyword arguments.
 
         The identity the results carry (``model``) holds the three file names and their SHA-256, ``domain``
         (:data:`~posenet3d.bundle.MODEL_DOMAINS`; default ``"published"`` without ``pose_cfg``/``root_cfg``, else
@@ -187,7 +215,11 @@ class Estimator:
         check_options(options, "from_files")
         pose_cfg = pose_cfg or ModelConfig(task="posenet")
         root_cfg = root_cfg or ModelConfig(task="rootnet")
-        if det_cfg is not None:
+        if detector is None:
+            det = None
+        elif is_torchvision_name(detector):
+            det = build_torchvision_detector(detector)
+        elif det_cfg is not None:
             det = build_network(det_cfg)
             load_weights(det, detector)
             options.setdefault("det_input_size", det_cfg.input_size)
@@ -196,8 +228,12 @@ class Estimator:
         root, pose = build_network(root_cfg), build_network(pose_cfg)
         load_weights(root, rootnet)
         load_weights(pose, posenet)
-        paths = {"detector": detector, "rootnet": rootnet, "posenet": posenet}
+        paths = {"rootnet": rootnet, "posenet": posenet}
+        if det is not None and not isinstance(det, TorchvisionPersonDetector):
+            paths = {"detector": detector, **paths}
         identity = model_identity(name, None, domain, paths, {part: sha256_file(p) for part, p in paths.items()})
+        if isinstance(det, TorchvisionPersonDetector):
+            identity["files"] = {"detector": det.identity_file(), **identity["files"]}
         return cls(det, root, pose, pose_cfg=pose_cfg, root_cfg=root_cfg, device=device, identity=identity,
                    **options)
 
@@ -222,6 +258,8 @@ class Estimator:
 
     def detect(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Person boxes ``(N, 4)`` ``[x, y, w, h]`` px of the full image and their scores ``(N,)``, best first."""
+        if self.detector is None:
+            raise EstimatorError("this estimator has no detector: give the boxes (estimate_from_boxes)")
         h, w = image_bgr.shape[:2]
         small, sx, sy = image_bgr, 1.0, 1.0
         if self.max_detection_side is not None and max(h, w) > self.max_detection_side:
@@ -230,9 +268,12 @@ class Estimator:
             small = cv2.resize(image_bgr, size, interpolation=cv2.INTER_AREA)
             sx, sy = w / size[0], h / size[1]
         with torch.inference_mode():
-            det = detect_people(self.detector, small, input_size=self.det_input_size,
-                                score_thresh=self.det_score_thresh, flip_test=self.det_flip_test,
-                                nms_iou=self.det_nms_iou)[0]
+            if isinstance(self.detector, TorchvisionPersonDetector):
+                det = self.detector.detect(small, score_thresh=self.det_score_thresh, nms_iou=self.det_nms_iou)
+            else:
+                det = detect_people(self.detector, small, input_size=self.det_input_size,
+                                    score_thresh=self.det_score_thresh, flip_test=self.det_flip_test,
+                                    nms_iou=self.det_nms_iou)[0]
         xyxy = det.boxes_xyxy.astype(np.float64)
         if sx != 1.0 or sy != 1.0:  # pixel centres: u_full = (u_small + 0.5)·s − 0.5
             xyxy[:, [0, 2]] = (xyxy[:, [0, 2]] + 0.5) * sx - 0.5
@@ -310,10 +351,13 @@ class Estimator:
         return self._estimate(img, boxes, scores, intr, timings, t0, per_crop=False)
 
     def estimate_from_boxes(self, image: np.ndarray | str | os.PathLike, boxes_xywh, scores=None,
-                            intrinsics=None, focal=None, *, per_crop: bool = False) -> EstimateResult:
+                            intrinsics=None, focal=None, *, per_crop: bool = False,
+                            processed: bool = False) -> EstimateResult:
         """As :meth:`estimate` but with given person boxes ``(N, 4)`` ``[x, y, w, h]`` px (and scores, default
         1) instead of the detector. ``per_crop`` runs RootNet and PoseNet one crop per call (reference-style;
-        the results equal the batched ones up to float rounding)."""
+        the results equal the batched ones up to float rounding). ``processed``: the boxes are crop boxes
+        already (square, ×1.25: the 3DMPPE ``bbox_root`` files) and are used as they are. Boxes from a file:
+        :mod:`posenet3d.detection.boxes_io`."""
         t0 = time.perf_counter()
         timings = dict.fromkeys(STAGES, 0.0)
         img = self._image(image, timings)
@@ -326,7 +370,7 @@ class Estimator:
             raise EstimatorError("boxes_xywh contains non-finite values")
         if note := self._too_small(img):
             return self._empty(intr, img, timings, t0, (note,))
-        return self._estimate(img, boxes, scores, intr, timings, t0, per_crop=per_crop)
+        return self._estimate(img, boxes, scores, intr, timings, t0, per_crop=per_crop, processed=processed)
 
     def _empty(self, intr: Intrinsics, img: np.ndarray, timings: dict[str, float], t0: float,
                notes: tuple[str, ...] = ()) -> EstimateResult:
@@ -344,10 +388,10 @@ class Estimator:
                 f"nobody was searched for")
 
     def _estimate(self, img: np.ndarray, boxes: np.ndarray, scores: np.ndarray, intr: Intrinsics,
-                  timings: dict[str, float], t0: float, per_crop: bool) -> EstimateResult:
+                  timings: dict[str, float], t0: float, per_crop: bool, processed: bool = False) -> EstimateResult:
         h, w = img.shape[:2]
         ih, iw = self.pose_codec.input_shape
-        cboxes, valid = crop_boxes(boxes, w, h, aspect_ratio=iw / ih)
+        cboxes, valid = crop_boxes(boxes, w, h, aspect_ratio=iw / ih, processed=processed)
         boxes, scores, cboxes = boxes[valid], scores[valid], cboxes[valid]
         if len(boxes) == 0:
             return self._empty(intr, img, timings, t0)

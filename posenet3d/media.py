@@ -233,10 +233,16 @@ class VideoReader:
     """Frames of a video file as BGR ``uint8`` arrays, with the facts a writer needs.
 
     ``fps`` (frames per second; :data:`DEFAULT_FPS` when the file reports none), ``frame_count`` (announced by
-    the container; 0 when unknown), ``size`` = (W, H) px. Iterating yields ``(index, frame)``; afterwards
-    ``frames_read`` is the count and :meth:`check_complete` raises if the video ended early. Use as a context
-    manager (or call :meth:`close`).
+    the container; 0 when unknown), ``size`` = (W, H) px. Iterating yields ``(index, frame)``, ``index`` counting
+    every frame of the file from 0. A frame that cannot be decoded in the middle of the video (a corrupt packet)
+    is skipped: its index is left out, so the indices after it keep their place in time, and it is listed in
+    ``skipped``; the video ends after :data:`MAX_BAD_FRAMES` failures in a row or at the announced frame count.
+    Afterwards ``frames_read`` is the count of decoded frames and :meth:`check_complete` raises if the video ended
+    early. Use as a context manager (or call :meth:`close`).
     """
+
+    #: Consecutive undecodable frames after which the video is taken to have ended.
+    MAX_BAD_FRAMES = 25
 
     def __init__(self, path: str | os.PathLike, fallback_fps: float = DEFAULT_FPS) -> None:
         self.path = Path(path)
@@ -256,27 +262,39 @@ class VideoReader:
         self.frame_count = int(count) if np.isfinite(count) and count > 0 else 0
         self.size = (int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
         self.frames_read = 0
+        self.skipped: list[int] = []  #: indices of undecodable frames followed by good ones
+
+    def _read(self) -> np.ndarray | None:
+        try:
+            ok, frame = self._cap.read()
+        except cv2.error:
+            return None
+        return frame if ok and frame is not None else None
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        failed: list[int] = []
+        index = 0
         while True:
-            try:
-                ok, frame = self._cap.read()
-            except cv2.error as exc:
-                raise MediaError(f"{self.path}: decoding failed after {self.frames_read} frames "
-                                 f"({str(exc).strip()})") from None
-            if not ok or frame is None:
-                return
-            index = self.frames_read
-            self.frames_read += 1
-            yield index, to_bgr(frame, f"{self.path} frame {index}")
+            frame = self._read()
+            if frame is None:
+                failed.append(index)
+                if len(failed) >= self.MAX_BAD_FRAMES or (self.frame_count and index + 1 >= self.frame_count):
+                    return
+            else:
+                self.skipped.extend(failed)
+                failed = []
+                self.frames_read += 1
+                yield index, to_bgr(frame, f"{self.path} frame {index}")
+            index += 1
 
     def check_complete(self) -> None:
-        """Raise :class:`MediaError` if no frame was read, or fewer than the container announced (one frame of
-        slack for containers whose count is estimated)."""
+        """Raise :class:`MediaError` if no frame was read, or fewer than the container announced (skipped frames
+        counted; one frame of slack for containers whose count is estimated)."""
         if self.frames_read == 0:
             raise MediaError(f"{self.path}: no frame could be decoded")
-        if self.frame_count and self.frames_read + 1 < self.frame_count:
-            raise MediaError(f"{self.path}: the video ended early: {self.frames_read} of {self.frame_count} "
+        seen = self.frames_read + len(self.skipped)
+        if self.frame_count and seen + 1 < self.frame_count:
+            raise MediaError(f"{self.path}: the video ended early: {seen} of {self.frame_count} "
                              f"announced frames could be read (truncated or corrupt file)")
 
     def close(self) -> None:

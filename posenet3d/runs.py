@@ -90,3 +90,24 @@ def format_duration(seconds: float) -> str:
     m, s = divmod(int(seconds), 60)
     h, m = divmod(m, 60)
     return f"{h}:{m:02d}:{s:02d}"
+
+
+def read_metrics(metrics_file: Path) -> tuple[list[dict], list[str]]:
+    """The records of a run's ``metrics.jsonl`` (one per epoch, plus one per evaluation: those hold ``eval``) in
+    file order, and a note for each line that is not a record (ignored): a last line cut short by a killed run,
+    or a damaged line. Raises ``FileNotFoundError`` when the file does not exist."""
+    lines = Path(metrics_file).read_text().splitlines()
+    records, notes = [], []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            if not isinstance(rec, dict) or not isinstance(rec.get("epoch"), int):
+                raise ValueError("no integer 'epoch'")
+        except ValueError as exc:
+            why = "is cut short (a run killed while writing it?)" if i == len(lines) else f"is not a record ({exc})"
+            notes.append(f"{metrics_file}: line {i} {why}; ignored")
+            continue
+        records.append(rec)
+    return records, notes

@@ -151,6 +151,8 @@ class SmoothingConfig:
     pose: OneEuroParams = field(default_factory=lambda: OneEuroParams(1.0, 0.002))
     offline_window_s: float = 0.8      #: s, Savitzky–Golay window (rounded to an odd number of frames)
     offline_polyorder: int = 2         #: Savitzky–Golay polynomial order
+    offline_fill_gap_s: float = 1.2    #: s, offline only: a track's gaps up to this long (a person hidden behind
+                                       #: another) are filled by linear interpolation; 0 = off
 
     def root_filter(self) -> OneEuroFilter:
         """A filter for one (3,) root: x, y with ``root_xy``, z with ``root_depth``."""

@@ -26,6 +26,8 @@ class Task(Protocol):
 
     name: str  #: ``model.task`` in configs
     image_key: str  #: the batch entry holding the input images (copied in channels_last when asked)
+    #: (figure of :meth:`figures`, ``"min"`` or ``"max"``): what makes a snapshot the best one
+    main_metric: tuple[str, str]
 
     def build_model(self, cfg: Config, for_training: bool = True) -> nn.Module:
         """The network of ``cfg.model`` (with its pretrained trunk when ``for_training``)."""
@@ -38,6 +40,10 @@ class Task(Protocol):
 
     def test(self, cfg: Config, model: nn.Module, device: torch.device, tag: str) -> dict:
         """Evaluate ``model`` on the config's test set; write result files; return the figures."""
+
+    def figures(self, cfg: Config, results: dict) -> dict[str, float]:
+        """The main figures of :meth:`test`'s results as flat ``{name: number}`` (names carry the unit: ``_mm``,
+        ``_percent``), for ``metrics.jsonl``, the log and TensorBoard during training."""
 
 
 def backbone_from_config(cfg: Config, for_training: bool) -> ResNetBackbone:
@@ -65,8 +71,35 @@ def test_adapters(cfg: Config, **box_options):
     object when the boxes are ground truth."""
     gt = dataset_adapter(cfg, cfg.data.testset, "test", use_gt_info=True)
     if cfg.test.use_gt_info or not any(box_options.values()):
-        return gt, gt
-    return dataset_adapter(cfg, cfg.data.testset, "test", use_gt_info=False, **box_options), gt
+        return _first_images(gt, gt, cfg.test.max_samples)
+    return _first_images(dataset_adapter(cfg, cfg.data.testset, "test", use_gt_info=False, **box_options), gt,
+                         cfg.test.max_samples)
+
+
+def _first_images(adapter, gt, max_people: int):
+    """(adapter, gt) cut to the first test images (in the ground truth's order) holding at most ``max_people``
+    ground-truth people together (at least one image); unchanged when ``max_people`` is 0. Whole images only, so
+    per-image evaluation (MuPoTS matching, AP_root) sees every person of each image it scores."""
+    if max_people <= 0 or len(gt.records) <= max_people:
+        return adapter, gt
+    counts: dict[int, int] = {}
+    for r in gt.records:
+        counts[int(r.img_id)] = counts.get(int(r.img_id), 0) + 1
+    keep, total = set(), 0
+    for img_id, n in counts.items():
+        if keep and total + n > max_people:
+            break
+        keep.add(img_id)
+        total += n
+    for a in {id(adapter): adapter, id(gt): gt}.values():
+        a.records = [r for r in a.records if int(r.img_id) in keep]
+    return adapter, gt
+
+
+def part_of_test_set(cfg: Config) -> dict:
+    """``{"max_samples": K}`` for a result of a test cut by ``test.max_samples`` (nothing for the whole set), so a
+    result file says when its figures are of a part only."""
+    return {"max_samples": cfg.test.max_samples} if cfg.test.max_samples > 0 else {}
 
 
 def test_evaluator(cfg: Config, gt_adapter):

@@ -97,13 +97,62 @@ class VideoTracker:
 
     def tracks(self) -> dict[int, dict[str, np.ndarray]]:
         """Every confirmed track: ``frames`` (T,), ``joints_cam_mm`` (T, J, 3) raw and ``smoothed_cam_mm``
-        (T, J, 3) mm (offline smoothing is computed here, over the whole track, gaps kept apart),
-        ``joints_2d_px`` (T, J, 2), ``joint_conf`` (T, J), ``boxes_xywh_px`` (T, 4), ``scores`` (T,)."""
+        (T, J, 3) mm, ``joints_2d_px`` (T, J, 2), ``joint_conf`` (T, J), ``boxes_xywh_px`` (T, 4), ``scores`` (T,),
+        ``interpolated`` (T,) bool. Offline, gaps of up to ``smoothing.offline_fill_gap_s`` are filled first
+        (:func:`fill_gaps`) and the whole track is then smoothed (longer gaps kept apart); online and without
+        smoothing the tracks hold the frames the person was seen in, ``interpolated`` all False."""
         out = {}
         for tid, s in sorted(self._store.items()):
             t = {k: np.asarray(v) for k, v in s.__dict__.items()}
+            t["interpolated"] = np.zeros(len(t["frames"]), dtype=bool)
             if self.smooth == "offline":
-                t["smoothed_cam_mm"] = smooth_track(t["joints_cam_mm"], "offline", self.root_idx, self.smoothing,
-                                                    frames=t["frames"])
+                t = offline_track(t, self.root_idx, self.smoothing)
             out[tid] = t
         return out
+
+
+def offline_track(track: dict[str, np.ndarray], root_idx: int, smoothing: SmoothingConfig) -> dict[str, np.ndarray]:
+    """A track as the offline mode gives it: short gaps filled (:func:`fill_gaps`, ``offline_fill_gap_s``), then
+    ``smoothed_cam_mm`` from the zero-lag smoother over the whole track (gaps still open kept apart)."""
+    gap = int(round(smoothing.offline_fill_gap_s * smoothing.fps))
+    t = fill_gaps(track, gap) if gap > 0 else dict(track)
+    t["smoothed_cam_mm"] = smooth_track(t["joints_cam_mm"], "offline", root_idx, smoothing, frames=t["frames"])
+    return t
+
+
+#: Per-frame arrays of a track that :func:`fill_gaps` interpolates linearly (joints, 2D joints, boxes).
+_INTERPOLATED = ("joints_cam_mm", "smoothed_cam_mm", "joints_2d_px", "boxes_xywh_px")
+
+
+def fill_gaps(track: dict[str, np.ndarray], max_gap_frames: int) -> dict[str, np.ndarray]:
+    """Fill every gap of at most ``max_gap_frames`` missing frames of a track (``frames`` (T,) increasing, per-frame
+    arrays along axis 0) by linear interpolation in time between the frames before and after it: 3D joints (mm),
+    2D joints and boxes (px); ``joint_conf`` and ``scores`` of a filled frame are 0 (nobody saw it) and
+    ``interpolated`` is True. Longer gaps stay open. A person hidden behind another for a moment walks on along a
+    straight line, which is what the offline tracks file should show (and what the MOT protocols count)."""
+    frames = np.asarray(track["frames"], dtype=np.int64)
+    steps = np.diff(frames)
+    fill = (steps > 1) & (steps - 1 <= max_gap_frames)
+    if not fill.any():
+        return dict(track)
+    new = np.concatenate([frames] + [np.arange(frames[i] + 1, frames[i + 1]) for i in np.flatnonzero(fill)])
+    order = np.argsort(new, kind="stable")
+    new = new[order]
+    seen = np.isin(new, frames)
+    after = np.searchsorted(frames, new)                  # for filled frames: the next seen frame
+    lo, hi = np.clip(after - 1, 0, len(frames) - 1), np.clip(after, 0, len(frames) - 1)
+    w = np.where(seen, 0.0, (new - frames[lo]) / np.maximum(frames[hi] - frames[lo], 1))
+    src = np.where(seen, np.searchsorted(frames, new), lo)
+    out: dict[str, np.ndarray] = {"frames": new}
+    for key, value in track.items():
+        if key == "frames":
+            continue
+        a = np.asarray(value)
+        if key in _INTERPOLATED:
+            shape = (-1,) + (1,) * (a.ndim - 1)
+            out[key] = np.where(seen.reshape(shape), a[src], (1 - w).reshape(shape) * a[lo] + w.reshape(shape) * a[hi])
+        elif key == "interpolated":
+            out[key] = ~seen | np.where(seen, a[src], False)
+        else:  # joint_conf, scores: 0 for a frame nobody saw
+            out[key] = np.where(seen.reshape((-1,) + (1,) * (a.ndim - 1)), a[src], 0).astype(a.dtype)
+    return out

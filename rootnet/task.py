@@ -25,6 +25,7 @@ class RootNetTask:
 
     name = "rootnet"
     image_key = "img"
+    main_metric = ("mrpe_mm", "min")  # mean root position error of the ground-truth people
 
     def codec(self, cfg: Config) -> TopDownCodec:
         return TopDownCodec.from_config(cfg.model)
@@ -68,7 +69,8 @@ class RootNetTask:
         entries = [{"image_id": int(r.img_id), "bbox": [float(v) for v in r.bbox],
                     "root_cam": [float(v) for v in rc], "score": float(r.score)} for r, rc in zip(records, root_cam)]
         box_file = write_bbox_root_json(out_dir / f"bbox_root_{cfg.data.testset.lower()}_output.json", entries)
-        results: dict = {"testset": cfg.data.testset, "weights": tag, "num_people": len(records),
+        results: dict = {"testset": cfg.data.testset, "weights": tag,
+                         **task_base.part_of_test_set(cfg), "num_people": len(records),
                          "boxes": "ground truth" if adapter is gt_adapter else "detections",
                          "bbox_root_file": str(box_file)}
         gt_roots = defaultdict(list)
@@ -96,3 +98,14 @@ class RootNetTask:
         results.update(evaluate_roots(**kwargs))
         results["result_file"] = str(write_result_json(results, f"{cfg.name}_{tag}", out_dir))
         return results
+
+    def figures(self, cfg: Config, results: dict) -> dict[str, float]:
+        """MRPE (mm) and the share of roots within 25 cm (ground-truth people); AP_root (percent)."""
+        out = {}
+        if "mrpe" in results:
+            out["mrpe_mm"] = float(results["mrpe"]["mrpe"])
+        if "within_250mm_percent" in results:
+            out["within_250mm_percent"] = float(results["within_250mm_percent"])
+        if "ap_root" in results:
+            out["ap_root_percent"] = float(results["ap_root"]["ap"])
+        return out

@@ -396,6 +396,39 @@ def test_demo_on_a_video_that_ends_early(bundle, tmp_path, capsys):
     assert 0 < len(lines) < 10  # what could be read is kept
 
 
+def corrupt_frame(video: Path, index: int) -> None:
+    """Zero the JPEG data of frame ``index`` of an MJPG file (its markers gone: the decoder rejects it)."""
+    data = bytearray(video.read_bytes())
+    soi = [i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] == 0xD8]
+    data[soi[index]:soi[index + 1] - 8] = bytes(soi[index + 1] - 8 - soi[index])
+    video.write_bytes(bytes(data))
+
+
+def test_video_reader_skips_a_corrupt_frame_in_the_middle(tmp_path):
+    video = tmp_path / "bad.avi"
+    write_video(video, 12, fourcc="MJPG")
+    corrupt_frame(video, 5)
+    with VideoReader(video) as reader:
+        indices = [i for i, _ in reader]
+        reader.check_complete()  # the gap is not an early end
+    assert indices == [0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11] and reader.skipped == [5]
+
+
+def test_demo_on_a_video_with_a_corrupt_frame(bundle, tmp_path, capsys):
+    video = tmp_path / "bad.avi"
+    write_video(video, 10, fourcc="MJPG")
+    corrupt_frame(video, 4)
+    out = tmp_path / "vis"
+    assert run(bundle, out, "--input", str(video), "--no-video-3d", "--start", "1", "--max-frames", "6") == 0
+    captured = capsys.readouterr()
+    assert "bad.avi: 1 frame(s) could not be decoded and were skipped" in captured.out + captured.err
+    assert ": 4" in captured.out + captured.err
+    records = [json.loads(line) for line in (out / "bad.jsonl").read_text().splitlines()]
+    assert [r["frame"] for r in records] == [1, 2, 3, 5, 6]  # frame 4 left out, frames keep their place
+    tracks = json.loads((out / "bad_tracks.json").read_text())["tracks"]
+    assert all(4 not in t["frames"] for t in tracks)
+
+
 def test_output_names_are_distinct():
     from posenet3d.media import InputItem
     items = [InputItem(Path("a/x.jpg"), "image"), InputItem(Path("b/x.jpg"), "image"),

@@ -406,6 +406,10 @@ def test_person_ap_and_detection_file(tmp_path):
     worse[0]["bbox"] = [110.0 + 17, 20.0, 50.0, 100.0]
     assert evaluate_person_ap(ann, worse)["AP"] < 0.8
     assert evaluate_person_ap(ann, [])["AP"] == 0.0  # nobody detected: AP 0, not an error
+    # a part of the test set (test.max_samples): only the named images' people count
+    first = [r for r in records if r["image_id"] == 1]
+    assert evaluate_person_ap(ann, first)["AP"] < 0.9  # image 2's person is missed
+    assert evaluate_person_ap(ann, first, image_ids=[1])["AP"] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="not in"):
         evaluate_person_ap(ann, [dict(records[0], image_id=42)])
     with pytest.raises(ValueError, match="bbox"):

@@ -6,7 +6,7 @@ import pytest
 
 from posenet3d.camera import Intrinsics
 from posenet3d.results import EstimateResult, Person
-from posenet3d.video import VideoTracker
+from posenet3d.video import VideoTracker, fill_gaps
 
 J, ROOT = 5, 0
 
@@ -67,6 +67,35 @@ def test_offline_tracks_are_smoothed_at_the_end_and_none_leaves_them_raw():
     assert jitter(t_off["smoothed_cam_mm"]) < 0.3 * jitter(t_raw["joints_cam_mm"])
     with pytest.raises(ValueError, match="smooth must be one of"):
         VideoTracker(ROOT, 25.0, smooth="kalman")
+
+
+def test_fill_gaps_interpolates_short_gaps_only():
+    frames = np.array([0, 1, 4, 5, 20])
+    joints = np.stack([np.full((J, 3), 10.0 * f) for f in frames])
+    track = {"frames": frames, "joints_cam_mm": joints, "smoothed_cam_mm": joints.copy(),
+             "joints_2d_px": joints[..., :2].copy(), "boxes_xywh_px": np.stack([[f, f, 10.0, 20.0] for f in frames]),
+             "joint_conf": np.full((5, J), 0.7), "scores": np.full(5, 0.9), "interpolated": np.zeros(5, bool)}
+    out = fill_gaps(track, max_gap_frames=2)
+    assert out["frames"].tolist() == [0, 1, 2, 3, 4, 5, 20]  # the 2-frame gap filled, the 14-frame gap kept open
+    assert out["interpolated"].tolist() == [False, False, True, True, False, False, False]
+    np.testing.assert_allclose(out["joints_cam_mm"][:, 0, 0], [0, 10, 20, 30, 40, 50, 200])  # linear in time
+    np.testing.assert_allclose(out["boxes_xywh_px"][2], [2, 2, 10, 20])
+    assert out["joint_conf"][2].tolist() == [0.0] * J and out["scores"].tolist()[2:4] == [0.0, 0.0]
+    assert fill_gaps(track, 1)["frames"].tolist() == frames.tolist()
+
+
+def test_offline_tracks_fill_a_short_occlusion():
+    rng = np.random.default_rng(2)
+    vt = VideoTracker(ROOT, fps=25.0, smooth="offline")
+    for f in range(40):
+        if 15 <= f < 20:  # hidden for 5 frames (0.2 s)
+            vt.update(f, _frame([], []))
+            continue
+        vt.update(f, _frame([_person([-1000.0 + 40.0 * f, 0, 4000], rng, 10.0)], [0]))
+    (t,) = vt.tracks().values()
+    assert t["frames"].tolist() == list(range(40)) and t["interpolated"].sum() == 5
+    x = t["smoothed_cam_mm"][15:20, ROOT, 0]
+    np.testing.assert_allclose(x, -1000.0 + 40.0 * np.arange(15, 20), atol=30.0)  # walks on through the gap
 
 
 def test_eval_video_end_to_end_on_a_short_clip(tmp_path, capsys):

@@ -3,7 +3,9 @@
     posenet3d bundle make --detector cfg/synthetic_centernet.yaml:PATH --rootnet cfg/synthetic_rootnet.yaml:PATH \\
         --posenet cfg/synthetic_posenet.yaml:PATH --out demo/model
 
-Each argument is ``CONFIG:SNAPSHOT``; weights are stored in fp16 (``--dtype float32`` to keep them as trained).
+Each argument is ``CONFIG:SNAPSHOT``, or for the detector ``torchvision:NAME`` (one of torchvision's COCO
+detectors, built from torchvision's cache when the bundle is loaded; docs/models.md); weights are stored in
+fp16 (``--dtype float32`` to keep them as trained).
 ``--det-thresh`` / ``--det-nms-iou`` / ``--det-input-size`` / ``--det-flip-test`` store detector settings with the
 bundle (the bundled model's command is in README "Results"). ``--name``, ``--model-version`` and ``--domain``
 record what the networks are (``estimator.yaml`` ``model``, carried into every result's JSON).
@@ -41,6 +43,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     cfgs, models = {}, {}
     try:
         for part in ("detector", "rootnet", "posenet"):
+            if part == "detector" and args.detector.startswith("torchvision:"):
+                cfgs[part] = args.detector
+                continue
             cfg_path, _, weights = getattr(args, part).partition(":")
             cfg = load_config(cfg_path)
             model = get_task(cfg.model.task).build_model(cfg, for_training=False)

@@ -43,6 +43,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     try:
         cfg = load_config(args.cfg, args.overrides)
         spec = read_bundle(args.bundle)
+        if args.part not in spec.cfgs:
+            raise EstimatorError(f"{args.bundle}: its {args.part} is {spec.detector}, torchvision's, not a "
+                                 f"network of ours to train on")
         bundle_task = spec.cfgs[args.part].task
         if bundle_task != cfg.model.task:
             raise ConfigError(f"{args.cfg}: model.task is {cfg.model.task!r}, but the bundle's {args.part} is a "

@@ -9,6 +9,9 @@
     python demo/demo.py --input clip.mp4 --bvh --bvh-y-up --trail 25   # also BVH per track; trails on the page
     python demo/demo.py --input photo.jpg --published --detector ctdet_coco_resdcn18.pth \\
         --detector-arch resdcn_18 --rootnet snapshot_18.pth.tar --posenet snapshot_24.pth.tar
+    python demo/demo.py --input photo.jpg --published --detector torchvision:fasterrcnn_v2 \\
+        --rootnet snapshot_18.pth.tar --posenet snapshot_24.pth.tar   # torchvision's COCO detector
+    python demo/demo.py --input shots/ --boxes detections.json   # your own boxes (COCO JSON, YOLO txt, 3DMPPE)
     posenet3d demo --input photo.jpg                     # the same program as a posenet3d command
 
 Outputs (under ``--output``, default ``output/vis`` of the repository), per image ``<name>``: ``<name>_2d.jpg``
@@ -31,6 +34,14 @@ and counted. An image too small to hold a person gives an empty result with a no
 Camera: ``--focal`` or ``--intrinsics``; else an image's ``<stem>.camera.json`` sidecar
 (``{"intrinsics": [fx, fy, cx, cy]}`` px; the bundled images have one); else f = 1500 px with the principal point
 at the image centre (the reference's convention): absolute depths then scale linearly with the true focal length.
+
+Detector: the bundle's CenterNet (``--detector centernet``, the default), a CenterNet weight file, or one of
+torchvision's COCO detectors, ``--detector torchvision:NAME`` (``fasterrcnn_v2``, ``retinanet``, ``fcos``,
+``ssdlite``; weights from torchvision's cache, downloaded once; docs/models.md). ``--boxes FILE`` uses boxes
+computed elsewhere instead (a COCO detections JSON, the reference's ``bbox_*_output.json``, or YOLO text files
+``<image stem>.txt``; :mod:`posenet3d.detection.boxes_io`): matched to the images by file name, an image
+without boxes gets an empty result with a note, and the images the file has boxes for but the run does not
+see are named once at the end.
 
 Exit code: 0 when every input was processed (or skipped), 1 when any input failed (each failure is named on
 stderr and the others are still processed), 2 when the arguments are wrong or the model cannot be loaded (one
@@ -55,7 +66,9 @@ from posenet3d.commands import REPO, command_parser
 from posenet3d.commands.demo_outputs import OutputFolder, OutputRefused, plotly_js_paths
 from posenet3d.commands.demo_video import process_video
 from posenet3d.config import ConfigError
+from posenet3d.detection.boxes_io import BoxesError, BoxSource, estimate_with_boxes, read_boxes
 from posenet3d.detection.model import ARCHS
+from posenet3d.detection.torchvision_detectors import PREFIX, detector_names, is_torchvision_name, parse_name
 from posenet3d.media import InputItem, MediaError, discover_inputs, read_image
 from posenet3d.viewer import PLOTLY_JS, have_plotly, image_page, plotly_js_bytes
 from posenet3d.vis import draw_2d, draw_3d, encode_image
@@ -93,8 +106,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     g = p.add_argument_group("model (the bundle, or three weight files)")
     g.add_argument("--model-dir", default=None,
                    help="estimator bundle folder: estimator.yaml + weights (default: demo/model)")
-    g.add_argument("--detector", help="CenterNet weights (a published ctdet COCO checkpoint with --detector-arch, "
-                                      "or ours with --detector-config)")
+    g.add_argument("--detector", help="centernet (the bundle's), torchvision:NAME (fasterrcnn_v2, retinanet, fcos, "
+                                      "ssdlite: torchvision's COCO detectors), or CenterNet weights (a published "
+                                      "ctdet COCO checkpoint with --detector-arch, or ours with --detector-config)")
     g.add_argument("--detector-arch", default="resdcn_18", choices=sorted(ARCHS),
                    help="arch of a published CenterNet file (default: resdcn_18)")
     g.add_argument("--detector-config", help="YAML config (model.task centernet) of a --detector file of ours")
@@ -104,6 +118,11 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="--rootnet/--posenet are the published 3DMPPE models (ResNet-50, 21 MuCo joints, 256²)")
     g.add_argument("--root-config", help="YAML config of the --rootnet network (instead of --published)")
     g.add_argument("--pose-config", help="YAML config of the --posenet network (instead of --published)")
+    b = p.add_argument_group("your own boxes instead of the detector (images only)")
+    b.add_argument("--boxes", help="boxes file or folder: COCO detections JSON, 3DMPPE bbox_*_output.json, or YOLO "
+                                   "text (<image stem>.txt: class cx cy w h [score], normalised)")
+    b.add_argument("--boxes-class", type=int, default=None,
+                   help="the class of a person in --boxes (default: COCO category 1 in JSON, class 0 in YOLO text)")
     c = p.add_argument_group("camera (default: the image's .camera.json, else f = 1500 px at the image centre)")
     cam = c.add_mutually_exclusive_group()
     cam.add_argument("--focal", type=float, help="focal length in px (principal point at the image centre)")
@@ -192,12 +211,30 @@ def check_args(args: argparse.Namespace) -> dict:
         raise UsageError(f"--trail {args.trail}: must be >= 0 frames (0: no trails)")
     if args.threads < 0:
         raise UsageError(f"--threads {args.threads}: must be >= 0 (0: torch's choice)")
+    named_detector = detector_name(args.detector)
+    if args.boxes is not None:
+        if named_detector not in (None, "centernet"):
+            raise UsageError(f"--boxes and --detector {args.detector} exclude each other (the boxes replace the "
+                             "detector)")
+        if not Path(args.boxes).exists():
+            raise UsageError(f"--boxes {args.boxes}: no such file or folder")
+    if args.detector and named_detector is None and not Path(args.detector).is_file():
+        raise UsageError(f"--detector {args.detector}: no such file, nor a detector name (centernet, "
+                         f"{', '.join(detector_names())})")
     files = {"--detector": args.detector, "--rootnet": args.rootnet, "--posenet": args.posenet}
+    if args.boxes is not None and not args.detector and (args.rootnet or args.posenet):
+        del files["--detector"]  # the boxes replace the detector: none is loaded
+    if named_detector is not None and not (args.rootnet or args.posenet):
+        files = {}  # a named detector with the bundle's RootNet and PoseNet
+    elif named_detector == "centernet":
+        raise UsageError("--detector centernet names the bundle's CenterNet; with --rootnet/--posenet give a "
+                         "CenterNet weight file or torchvision:NAME")
     if any(files.values()):
         if not all(files.values()):
             missing = [k for k, v in files.items() if not v]
-            raise UsageError(f"--detector, --rootnet and --posenet go together: {', '.join(missing)} missing (or "
-                             f"give none of them, to use the bundle in --model-dir)")
+            raise UsageError(f"--detector, --rootnet and --posenet go together (--detector may be left out with "
+                             f"--boxes): {', '.join(missing)} missing (or give none of them, to use the bundle in "
+                             f"--model-dir)")
         if args.model_dir is not None:
             raise UsageError("--model-dir and --detector/--rootnet/--posenet exclude each other")
         if args.published and (args.root_config or args.pose_config):
@@ -210,6 +247,7 @@ def check_args(args: argparse.Namespace) -> dict:
                          "--detector/--rootnet/--posenet files: give those too")
     named = {**files, "--detector-config": args.detector_config, "--root-config": args.root_config,
              "--pose-config": args.pose_config}
+    named.pop("--detector", None)  # checked above
     for flag, value in named.items():
         if value and not Path(value).is_file():
             raise UsageError(f"{flag} {value}: no such file")
@@ -222,6 +260,19 @@ def check_args(args: argparse.Namespace) -> dict:
     return camera
 
 
+def detector_name(value: str | None) -> str | None:
+    """``centernet`` or ``torchvision:NAME`` when ``--detector`` names a detector rather than a file (None
+    otherwise); :class:`UsageError` listing the valid names for an unknown ``torchvision:`` name."""
+    if value == "centernet":
+        return value
+    if not is_torchvision_name(value):
+        return None
+    try:
+        return PREFIX + parse_name(value)
+    except EstimatorError as exc:
+        raise UsageError(f"--detector {value}: {exc}") from None
+
+
 def load_estimator(args: argparse.Namespace):
     """The estimator the (checked) arguments ask for: the bundle, or three weight files."""
     from posenet3d.config import load_config
@@ -232,8 +283,9 @@ def load_estimator(args: argparse.Namespace):
     if args.channels_last:
         options["channels_last"] = True
     device = resolve_device(args.device)
-    if not args.detector:
-        return Estimator.from_bundle(args.model_dir or DEFAULT_MODEL_DIR, device=device, **options)
+    if not args.rootnet:
+        return Estimator.from_bundle(args.model_dir or DEFAULT_MODEL_DIR, device=device,
+                                     detector=detector_name(args.detector), **options)
     root_cfg = load_config(args.root_config).model if args.root_config else None
     pose_cfg = load_config(args.pose_config).model if args.pose_config else None
     det_cfg = load_config(args.detector_config).model if args.detector_config else None
@@ -283,14 +335,16 @@ def with_notes(summary: str, notes: Sequence[str]) -> str:
     return summary + "".join(f" (note: {n})" for n in dict.fromkeys(notes))
 
 
-def process_image(est, item: InputItem, out: OutputFolder, base: str, camera: dict, html: bool = True) -> str:
+def process_image(est, item: InputItem, out: OutputFolder, base: str, camera: dict,
+                  boxes: BoxSource | None = None, html: bool = True) -> str:
     paths = [out.folder / f"{base}_2d.jpg", out.folder / f"{base}_3d.png", out.folder / f"{base}.json"]
     if html:
         paths += [out.folder / f"{base}_3d.html", *plotly_js_paths(out)]
     out.check(item, paths)  # before any work
     image = read_image(item.path, orientation="exif")
     try:
-        result = est.estimate(image, **camera)
+        result = (est.estimate(image, **camera) if boxes is None
+                  else estimate_with_boxes(est, image, item.path, boxes, **camera))
     except MediaError as exc:  # the estimator names the array "image": name the file instead
         raise MediaError(f"{item.path}: {str(exc).removeprefix('image: ')}") from None
     overlay, views = render(image, result, item.path.name)
@@ -356,6 +410,11 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         args.html = False
     items = discover_inputs(args.input or [DEFAULT_INPUT])
     try:
+        boxes = None if args.boxes is None else read_boxes(args.boxes, args.boxes_class)
+    except BoxesError as exc:
+        print(f"{prog}: error: --boxes: {exc}", file=sys.stderr)
+        return 2
+    try:
         est = load_estimator(args)
     except (EstimatorError, CheckpointError, ConfigError, OSError, ValueError, RuntimeError) as exc:
         hint = ("; give --model-dir, or --detector/--rootnet/--posenet (see --help)"
@@ -376,11 +435,15 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     if note:
         print(note, file=sys.stderr)
     bases = output_bases(todo)
+    if boxes is not None:
+        print(f"boxes: {boxes.describe()}")
     failed: list[str] = []
     for item in tqdm(todo, desc="inputs", unit="input", disable=None if len(todo) > 1 else True):
         try:
             if item.error is not None:
                 raise MediaError(item.error)
+            if item.kind == "video" and boxes is not None:
+                raise MediaError("--boxes gives boxes for images; a video runs the detector (drop --boxes)")
             if item.kind == "video":
                 summary, notes = process_video(est, item, out, bases[item.path], camera, args.video_3d,
                                                args.smooth, args.start, args.max_frames, html=args.html,
@@ -388,7 +451,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
                 summary = with_notes(summary, notes)
             else:
                 summary = process_image(est, item, out, bases[item.path], camera or sidecar_camera(item.path),
-                                        html=args.html)
+                                        boxes, html=args.html)
         except (MediaError, EstimatorError, OutputRefused, ValueError, OSError, RuntimeError, cv2.error) as exc:
             message = str(exc).strip() or type(exc).__name__
             if not message.startswith(str(item.path)):
@@ -397,6 +460,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
             failed.append(str(item.path))
             continue
         print(f"{item.path}: {summary}")
+    unused = boxes.unused() if boxes is not None else []
+    if unused:
+        names = ", ".join(unused[:5]) + (", …" if len(unused) > 5 else "")
+        print(f"note: {boxes.path} has boxes for {plural(len(unused), 'image', 'images')} not in the input: {names}")
     done = len(todo) - len(failed)
     print(f"{done} of {len(items)} inputs processed, {len(skipped)} skipped (not images), "
           f"{len(failed)} failed; outputs in {out.folder}")

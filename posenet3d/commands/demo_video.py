@@ -10,7 +10,7 @@ joints in mm, 2D joints in px, joint confidences, boxes, scores). Formats: docs/
 from __future__ import annotations
 
 import json
-from itertools import islice
+from itertools import dropwhile, takewhile
 from pathlib import Path
 
 import cv2
@@ -31,7 +31,8 @@ def _frames(path: Path, start: int, max_frames: int | None):
     """(reader, frames from ``start``, at most ``max_frames``) of a video; the reader reports fps and gaps."""
     reader = VideoReader(path)
     stop = None if max_frames is None else start + max_frames
-    return reader, islice(iter(reader), start, stop)
+    frames = dropwhile(lambda item: item[0] < start, iter(reader))  # by frame index: skipped frames count
+    return reader, frames if stop is None else takewhile(lambda item: item[0] < stop, frames)
 
 
 def track_video(est, item: InputItem, camera: dict, smooth: str, start: int, max_frames: int | None,
@@ -53,12 +54,21 @@ def track_video(est, item: InputItem, camera: dict, smooth: str, start: int, max
                 bar.update(1)
         if not out:
             raise MediaError(f"{item.path}: no frame could be read" + (f" from frame {start} on" if start else ""))
+        if reader.skipped:
+            notes.append(f"{item.path.name}: {len(reader.skipped)} frame(s) could not be decoded and were skipped "
+                         f"(tracks continue across the gap): {_frame_list(reader.skipped)}")
         problem = None
         try:
             reader.check_complete()
         except MediaError as exc:
             problem = exc if max_frames is None else None
         return out, vt.tracks(), reader.fps, notes, problem
+
+
+def _frame_list(indices: list[int], at_most: int = 10) -> str:
+    """``"12, 40, 41"`` — the first ``at_most`` frame indices, then how many more."""
+    head = ", ".join(str(i) for i in indices[:at_most])
+    return head + (f" and {len(indices) - at_most} more" if len(indices) > at_most else "")
 
 
 def smoothed_joints(frames: list[TrackedFrame], tracks: dict, smooth: str) -> list[list[np.ndarray]]:
@@ -118,12 +128,14 @@ def tracks_document(item: InputItem, tracks: dict, fps: float, smooth: str, join
     return {"input": str(item.path), "fps": fps, "smoothing": smooth, "joint_names": list(joint_names),
             "skeleton": [list(b) for b in skeleton],
             "units": {"joints_cam_mm": "mm, camera frame (x right, y down, z forward)", "joints_2d_px": "px",
-                      "boxes_xywh_px": "px [x, y, w, h]", "joint_conf": "0..1", "frames": "frame index from 0"},
+                      "boxes_xywh_px": "px [x, y, w, h]", "joint_conf": "0..1", "frames": "frame index from 0",
+                      "interpolated": "true: a gap filled offline, nobody seen (joint_conf and scores 0)"},
             "tracks": [{"track_id": tid, "frames": [int(f) for f in t["frames"]],
                         "joints_cam_mm": plain(t["joints_cam_mm"]),
                         "joints_cam_mm_smoothed": plain(t["smoothed_cam_mm"]),
                         "joints_2d_px": plain(t["joints_2d_px"], 2), "joint_conf": plain(t["joint_conf"], 4),
-                        "boxes_xywh_px": plain(t["boxes_xywh_px"], 2), "scores": plain(t["scores"], 4)}
+                        "boxes_xywh_px": plain(t["boxes_xywh_px"], 2), "scores": plain(t["scores"], 4),
+                        "interpolated": [bool(v) for v in t["interpolated"]]}
                        for tid, t in tracks.items()]}
 
 
@@ -154,7 +166,7 @@ def process_video(est, item: InputItem, out, base: str, camera: dict, with_3d: b
     with out.writing(item, paths + extra + list(blobs), keep_suffix=True) as temps:
         tmp_video, tmp_lines, tmp_tracks = temps[:3]
         writer = None
-        reader, decoded = _frames(item.path, start, len(frames))
+        reader, decoded = _frames(item.path, start, frames[-1].index + 1 - start)  # the same frames again
         with reader, open(tmp_lines, "w") as lines:
             for (index, frame), tf, j in zip(prefetch(decoded), frames, joints):
                 canvas = render_frame(frame, tf, j, f"{item.path.name} frame {index}", limits, with_3d)

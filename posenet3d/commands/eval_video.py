@@ -32,8 +32,7 @@ from posenet3d.evaluation.report import write_result_json
 from posenet3d.evaluation.video import mot_metrics, track_pose_metrics
 from posenet3d.media import MediaError
 from posenet3d.skeletons import get_joint_set
-from posenet3d.smoothing import smooth_track
-from posenet3d.video import VideoTracker
+from posenet3d.video import VideoTracker, offline_track
 
 MODES = ("none", "online", "offline")
 
@@ -134,10 +133,32 @@ def score_clip(tracks: dict, results: list, joint_names, match_mm: float, cfg=No
     mot_2d = mot_metrics(gt_ids, _gt_boxes(tracks, gt_ids), pred_ids, pred_boxes, 0.5, boxes=True)
     pairs = _pair_tracks(gt, gt_root, pred_ids, pred_roots, match_mm)
     tracked = tracker.tracks()
-    pose = {m: _pose_figures(_smoothed_as(tracked, m, root, tracker.smoothing), gt, pairs, gi, pi,
-                             common.index(gt_set.joints_name[gt_root])) for m in MODES}
+    as_mode = {m: _smoothed_as(tracked, m, root, tracker.smoothing) for m in MODES}
+    pose = {m: _pose_figures(as_mode[m], gt, pairs, gi, pi, common.index(gt_set.joints_name[gt_root]))
+            for m in MODES}
+    off_ids, off_roots, off_boxes = _per_frame(as_mode["offline"], n, root)
     return {"clip": name, "frames": n, "gt_tracks": sum(1 for q in tracks["people"] if q["frames"]),
-            "failed_frames": failed, "mot": mot, "mot_iou": mot_2d, "pose": pose}
+            "failed_frames": failed, "mot": mot, "mot_iou": mot_2d,
+            "mot_offline": mot_metrics(gt_ids, [np.array([j[gt_root] for j in g.values()]).reshape(-1, 3)
+                                                for g in gt], off_ids, off_roots, match_mm),
+            "mot_iou_offline": mot_metrics(gt_ids, _gt_boxes(tracks, gt_ids), off_ids, off_boxes, 0.5, boxes=True),
+            "pose": pose}
+
+
+def _per_frame(tracks: dict, n: int, root: int) -> tuple[list, list, list]:
+    """Per frame of ``n``: the track ids, raw roots (mm) and boxes (px) in a tracks dict (as the offline tracks
+    file holds them, filled gaps included)."""
+    ids: list[list[int]] = [[] for _ in range(n)]
+    roots: list[list] = [[] for _ in range(n)]
+    boxes: list[list] = [[] for _ in range(n)]
+    for tid, t in tracks.items():
+        for f, joints, box in zip(t["frames"], t["joints_cam_mm"], t["boxes_xywh_px"]):
+            if f < n:
+                ids[f].append(tid)
+                roots[f].append(joints[root])
+                boxes[f].append(box)
+    return (ids, [np.array(r, dtype=np.float64).reshape(-1, 3) for r in roots],
+            [np.array(b, dtype=np.float64).reshape(-1, 4) for b in boxes])
 
 
 def _smoothed_as(tracks: dict, mode: str, root: int, smoothing) -> dict:
@@ -145,9 +166,9 @@ def _smoothed_as(tracks: dict, mode: str, root: int, smoothing) -> dict:
     as tracked (online), or the whole-track zero-lag smoothing of the raw joints (offline)."""
     if mode == "online":
         return tracks
-    return {tid: {**t, "smoothed_cam_mm": t["joints_cam_mm"] if mode == "none" else
-                  smooth_track(t["joints_cam_mm"], "offline", root, smoothing, frames=t["frames"])}
-            for tid, t in tracks.items()}
+    if mode == "offline":
+        return {tid: offline_track(t, root, smoothing) for tid, t in tracks.items()}
+    return {tid: {**t, "smoothed_cam_mm": t["joints_cam_mm"]} for tid, t in tracks.items()}
 
 
 def _gt_boxes(tracks: dict, gt_ids: list[list[int]]) -> list[np.ndarray]:
@@ -190,7 +211,8 @@ def _pose_figures(tracks: dict, gt: list[dict], pairs: dict, gi: list[int], pi: 
         if t is None:
             continue
         gt_frames = np.array(sorted(f for f, g in enumerate(gt) if gid in g))
-        run = _longest_run(np.intersect1d(gt_frames, t["frames"]))
+        seen = t["frames"][~t["interpolated"]]  # every mode on the same frames: those the person was seen in
+        run = _longest_run(np.intersect1d(gt_frames, seen))
         if len(run) < 3:
             continue
         where = {f: i for i, f in enumerate(t["frames"])}
@@ -218,7 +240,9 @@ def summarise(per_clip: list[dict]) -> dict:
     figures frame-weighted per mode."""
     gt_tracks = sum(c["gt_tracks"] for c in per_clip)
     out = {"clips": len(per_clip), "frames": sum(c["frames"] for c in per_clip), "gt_tracks": gt_tracks,
-           **_mot_totals(per_clip, "mot", gt_tracks), "iou": _mot_totals(per_clip, "mot_iou", gt_tracks), "pose": {}}
+           **_mot_totals(per_clip, "mot", gt_tracks), "iou": _mot_totals(per_clip, "mot_iou", gt_tracks),
+           "offline": _mot_totals(per_clip, "mot_offline", gt_tracks),
+           "iou_offline": _mot_totals(per_clip, "mot_iou_offline", gt_tracks), "pose": {}}
     for m in MODES:
         rows = [c["pose"][m] for c in per_clip if c["pose"][m].get("tracks")]
         w = np.array([r["frames"] for r in rows], dtype=np.float64)
@@ -229,7 +253,9 @@ def summarise(per_clip: list[dict]) -> dict:
 
 def print_summary(s: dict, num_clips: int) -> None:
     print(f"{num_clips} clips, {s['frames']} frames, {s['gt_tracks']} ground-truth tracks")
-    for label, m in (("3D root ≤ match-mm", s), ("box IoU ≥ 0.5", s["iou"])):
+    for label, m in (("3D root ≤ match-mm, online ids", s), ("box IoU ≥ 0.5, online ids", s["iou"]),
+                     ("3D root ≤ match-mm, offline tracks", s["offline"]),
+                     ("box IoU ≥ 0.5, offline tracks", s["iou_offline"])):
         print(f"matched by {label}: MOTA {m['mota']:.3f}  IDF1 {m['idf1']:.3f}  ID switches {m['id_switches']} "
               f"({m['id_switches_per_gt_track']:.2f} per ground-truth track)  FP {m['fp']}  FN {m['fn']}")
     print("smoothing  MPJPE mm  MPJPE rel mm  MRPE mm  accel err mm/f²  jitter mm/f²")

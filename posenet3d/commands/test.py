@@ -2,6 +2,7 @@
 
 Examples:
   python main/test.py --test_epoch 24                                   # output/model_dump/snapshot_24.pth.tar
+  python main/test.py --cfg cfg/synthetic_posenet.yaml --test_epoch best   # the best epoch (train.eval_interval)
   python main/test.py --cfg cfg/muco_posenet.yaml --weights snapshot_24.pth.tar --gpu 0   # published weights
   python main/test.py --cfg cfg/synthetic_posenet_quick.yaml --test_epoch 3 test.flip_test=false
 
@@ -14,7 +15,7 @@ import sys
 
 import torch
 
-from posenet3d.checkpoint import CheckpointError, snapshot_path
+from posenet3d.checkpoint import CheckpointError, best_snapshot_path, load_file, snapshot_path
 from posenet3d.commands import command_parser
 from posenet3d.config import ConfigError, load_config
 from posenet3d.datasets.base import DatasetError
@@ -31,7 +32,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     p = command_parser(prog, __doc__)
     p.add_argument("--cfg", default=DEFAULT_CFG, help=f"experiment YAML (default: {DEFAULT_CFG})")
     g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--test_epoch", type=int, help="load <output_dir>/model_dump/snapshot_N.pth.tar")
+    g.add_argument("--test_epoch", type=_epoch, help="load <output_dir>/model_dump/snapshot_N.pth.tar, or 'best': "
+                   "snapshot_best.pth.tar, the best epoch of a run that evaluated while training")
     g.add_argument("--weights", help="any compatible snapshot or state_dict (the published ones included)")
     p.add_argument("--gpu", default=None, help="the GPU to evaluate on; leave out for the CPU. Evaluation runs on "
                    "one GPU: with a list (0-3) the first is used")
@@ -42,7 +44,15 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         cfg = load_config(args.cfg, args.overrides)
         model_dump, log_dir = run_dirs(cfg)
         setup_logging(log_dir / "test.log", True)
-        if args.test_epoch is not None:
+        if args.test_epoch == "best":
+            weights, tag = best_snapshot_path(model_dump), "best"
+            if not weights.is_file():
+                raise CheckpointError(f"--test_epoch best: {weights} does not exist; training writes it when it "
+                                      "evaluates as it goes (train.eval_interval > 0)")
+            best = load_file(weights).get("best", {})
+            print(f"note: {weights} is epoch {best.get('epoch')} ({best.get('metric')} {best.get('value')})",
+                  file=sys.stderr)
+        elif args.test_epoch is not None:
             weights, tag = snapshot_path(model_dump, args.test_epoch), f"epoch{args.test_epoch}"
             if not weights.is_file():
                 raise CheckpointError(f"--test_epoch {args.test_epoch}: {weights} does not exist "
@@ -60,3 +70,17 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         return 2
     print(format_results(results, title=f"{cfg.name} ({cfg.model.task}) on {cfg.data.testset}, {tag}"))
     return 0
+
+
+def _epoch(text: str) -> int | str:
+    """``--test_epoch``: a snapshot's epoch (0 or more) or ``best``."""
+    import argparse
+    if text.strip().lower() == "best":
+        return "best"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither an epoch number nor 'best'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value

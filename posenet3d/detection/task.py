@@ -6,6 +6,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from posenet3d import task_base
 from posenet3d.config import Config
 from posenet3d.datasets.base import DatasetError
 from posenet3d.detection.loss import CenterNetLoss
@@ -22,6 +23,7 @@ class CenterNetTask:
     AP on the config's COCO-format test json."""
     name = "centernet"
     image_key = "input"
+    main_metric = ("ap", "max")  # COCO person box AP (IoU 0.50:0.95), a fraction
 
     def build_model(self, cfg: Config, for_training: bool = True) -> nn.Module:
         m = cfg.model
@@ -48,6 +50,11 @@ class CenterNetTask:
 
     def test(self, cfg: Config, model: nn.Module, device: torch.device, tag: str) -> dict:
         entries = read_coco_person_json(cfg.data.det_test_ann, cfg.data.det_test_images)
+        if 0 < cfg.test.max_samples < len(entries):
+            entries = entries[:cfg.test.max_samples]
+            image_ids = [int(e.img_id) for e in entries]
+        else:
+            image_ids = None
         records, unreadable = [], []
         bs = max(1, cfg.test.batch_size)
         for start in range(0, len(entries), bs):
@@ -72,12 +79,18 @@ class CenterNetTask:
                                f"(first: {unreadable[0]})")
         out_dir = Path(cfg.output_dir) / "result"
         det_file = write_detection_json(out_dir / f"bbox_{cfg.name}_output.json", records)
-        ap = evaluate_person_ap(cfg.data.det_test_ann, records)
-        results = {"testset": cfg.data.det_test_ann, "weights": tag, "num_images": len(entries),
+        ap = evaluate_person_ap(cfg.data.det_test_ann, records, image_ids=image_ids)
+        results = {"testset": cfg.data.det_test_ann, "weights": tag,
+                   **task_base.part_of_test_set(cfg), "num_images": len(entries),
                    "unreadable_images": unreadable, "num_detections": len(records), "person_ap": ap,
                    "detection_file": str(det_file)}
         results["result_file"] = str(write_result_json(results, f"{cfg.name}_{tag}", out_dir))
         return results
+
+    def figures(self, cfg: Config, results: dict) -> dict[str, float]:
+        """COCO person box AP, AP50, AP75 (fractions)."""
+        ap = results["person_ap"]
+        return {"ap": float(ap["AP"]), "ap50": float(ap["AP50"]), "ap75": float(ap["AP75"])}
 
 
 __all__ = ["CenterNetTask"]

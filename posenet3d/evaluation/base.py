@@ -38,3 +38,8 @@ class TestSetEvaluator:
     def root_groups(self, records: Sequence) -> tuple[np.ndarray, Sequence[str]] | None:
         """(group index per record, group names) to report RootNet's errors by, or None."""
         return None
+
+    def headline_figures(self, results: dict) -> dict[str, float]:
+        """The dataset's headline numbers among a PoseNet test's ``results`` (what :meth:`pose_results` added),
+        flat ``{name: number}`` with the unit in the name; empty when it added none."""
+        return {}

@@ -106,14 +106,15 @@ def _load_gt(gt: str | Path | Mapping) -> tuple[COCO, str]:
 
 
 def evaluate_person_ap(gt: str | Path | Mapping, detections: str | Path | Iterable[Mapping[str, Any]],
-                       category_id: int = PERSON_CATEGORY_ID, verbose: bool = False) -> dict[str, float]:
+                       category_id: int = PERSON_CATEGORY_ID, verbose: bool = False,
+                       image_ids: Iterable[int] | None = None) -> dict[str, float]:
     """COCO box AP of one category (person) by pycocotools' ``COCOeval`` (IoU 0.50:0.95, max 100 dets/image).
 
     ``gt``: a COCO json path or dict (``area``/``iscrowd`` filled from the box / 0 where missing); crowd
     annotations are "ignore" regions as in COCO. ``detections``: records or a detection file. Returns
     ``{AP, AP50, AP75, AP_small, AP_medium, AP_large, AR1, AR10, AR100, AR_small, AR_medium, AR_large}`` as
     fractions (−1 where COCO has nothing to measure). No detections at all → AP 0 (not an error).
-    ``verbose`` prints COCO's summary table.
+    ``verbose`` prints COCO's summary table. ``image_ids``: score only these images (a part of the test set).
     """
     coco_gt, where = _load_gt(gt)
     if isinstance(detections, (str, Path)):
@@ -134,6 +135,8 @@ def evaluate_person_ap(gt: str | Path | Mapping, detections: str | Path | Iterab
         res.createIndex()
         ev = COCOeval(coco_gt, res, iouType="bbox")
         ev.params.catIds = [category_id]
+        if image_ids is not None:
+            ev.params.imgIds = sorted({int(i) for i in image_ids})
         ev.evaluate()
         ev.accumulate()
         ev.summarize()

@@ -148,3 +148,8 @@ class Human36MEvaluator(TestSetEvaluator):
 
     def root_groups(self, records: Sequence) -> tuple[np.ndarray, Sequence[str]] | None:
         return np.array([r.extra["action_idx"] for r in records]), ACTION_NAMES
+
+    def headline_figures(self, results: dict) -> dict[str, float]:
+        """The protocol's headline: MPJPE (protocol 2) or rigidly aligned PA-MPJPE (protocol 1), mm."""
+        h36m = results.get("human36m")
+        return {f"h36m_{h36m['headline_metric']}_mm": float(h36m["headline"])} if h36m else {}

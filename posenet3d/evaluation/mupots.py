@@ -348,3 +348,8 @@ class MuPoTSEvaluator(TestSetEvaluator):
         gts_np = {k: {"joints_2d": np.array(a), "joints_3d_cam_mm": np.array(b)} for k, (a, b) in gts.items()}
         write_mupots_mat(Path(out_dir) / name, preds_np, frames=sorted(set(gts_np) | set(preds_np)))
         return {"mupots": evaluate_mupots(preds_np, gts_np)}
+
+    def headline_figures(self, results: dict) -> dict[str, float]:
+        """The papers' MuPoTS-3D 3DPCK (all annotated people, mean over sequences), root-relative and absolute."""
+        scores = results.get("mupots", {}).get("mean_over_sequences", {})
+        return {f"mupots_{k}_percent": float(scores[k]) for k in ("pck_rel_all", "pck_abs_all") if k in scores}

@@ -21,6 +21,7 @@ class PoseNetTask:
 
     name = "posenet"
     image_key = "img"  # the batch entry the engine copies in channels_last when train.channels_last
+    main_metric = ("mpjpe_mm", "min")  # root-relative MPJPE of the ground-truth people
 
     def codec(self, cfg: Config) -> TopDownCodec:
         return TopDownCodec.from_config(cfg.model)
@@ -72,7 +73,8 @@ class PoseNetTask:
         pred_img, _ = map_joints(js, test_js, dec.joints_img)
         pred_cam, _ = map_joints(js, test_js, dec.joints_cam_mm)
         out_dir = task_base.result_dir(cfg)
-        results: dict = {"testset": cfg.data.testset, "weights": tag, "num_people": len(records),
+        results: dict = {"testset": cfg.data.testset, "weights": tag,
+                         **task_base.part_of_test_set(cfg), "num_people": len(records),
                          "flip_test": cfg.test.flip_test, "boxes": "ground truth" if adapter is gt_adapter
                          else "detections"}
         evaluator = task_base.test_evaluator(cfg, gt_adapter)
@@ -88,6 +90,15 @@ class PoseNetTask:
             {"joint_names": ",".join(test_js.joints_name), "units": "joints_img px (u, v, Z mm); joints_cam mm"})
         results["result_file"] = str(write_result_json(results, f"{cfg.name}_{tag}", out_dir))
         return results
+
+    def figures(self, cfg: Config, results: dict) -> dict[str, float]:
+        """MPJPE, PA-MPJPE (similarity), 3DPCK@150 mm (percent) of the ground-truth people, and the test set's own
+        headline figures (MuPoTS-3D 3DPCK, Human3.6M's protocol metric)."""
+        pp = results.get("per_person") or {}
+        out = {k: float(pp[k]) for k in ("mpjpe_mm", "pa_mpjpe_similarity_mm") if k in pp}
+        if "pck3d_150mm" in pp:
+            out["pck3d_150mm_percent"] = float(pp["pck3d_150mm"])
+        return {**out, **task_base.test_evaluator(cfg, None).headline_figures(results)}
 
 
 def per_person_metrics(pred_cam_mm: np.ndarray, gt_cam_mm: np.ndarray, root_idx: int, eval_joints: list[int],
