@@ -122,9 +122,11 @@ def _topological(parent: list[int]) -> list[int]:
     return order
 
 
-def fill_gaps(frames: np.ndarray, joints: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+def interpolate_missing(frames: np.ndarray, joints: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """(every frame from the first to the last, joints there, number of frames filled in): frames the track
-    missed and joints that are not finite are linearly interpolated per joint and axis (held at the ends)."""
+    missed and joints that are not finite are linearly interpolated per joint and axis over the joint's finite
+    samples (held at the ends). Unlike :func:`posenet3d.video.fill_gaps` (whole frames, gaps up to a length) a
+    BVH needs every frame and every joint."""
     frames = np.asarray(frames, dtype=np.int64)
     full = np.arange(frames[0], frames[-1] + 1)
     out = np.empty((len(full),) + joints.shape[1:])
@@ -296,7 +298,7 @@ def track_to_bvh(frames, joints_cam_mm, joint_names, bones, root: int, fps: floa
     if joints.ndim != 3 or joints.shape[0] != len(frames) or joints.shape[1] != len(joint_names) \
             or joints.shape[2] != 3:
         raise BvhError(f"joints have shape {joints.shape}, expected ({len(frames)}, {len(joint_names)}, 3)")
-    full, joints, filled = fill_gaps(frames, joints)
+    full, joints, filled = interpolate_missing(frames, joints)
     if y_up:
         joints = joints @ Y_UP.T
     parent = bone_tree(len(joint_names), bones, root)
