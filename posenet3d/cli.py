@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "images, folders or videos → overlays, 3D views and JSON of every person"),
     "pool": ("pool", "pre-render a training set's people into a small-image sample pool"),
     "synth": ("synth", "generate the synthetic world (MuCo / MuPoTS / COCO layouts)"),
+    "export-bvh": ("export_bvh", "a video's tracks file → one BVH animation per track (Blender, Unity)"),
     "plot-log": ("plot_log", "training curves (losses, lr, evaluation figures) of one or more runs as a PNG"),
     "eval-video": ("eval_video", "tracking (MOTA, IDF1, ID switches) and 3D smoothing on clips with ground truth"),
     "eval-e2e": ("eval_e2e", "whole-pipeline recall / precision / MRPE / MPJPE of a bundle on a test set"),
@@ -26,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench detector": ("bench.detector", "CenterNet inference speed per architecture"),
     "bench e2e": ("bench.e2e", "end-to-end estimator latency per number of people"),
     "bench synth": ("bench.synth", "synthetic-world generation speed"),
+    "bench viewer": ("bench.viewer", "a video's 3D page: size, build time, load time in headless Chromium"),
     "gpu-check": ("gpu_check", "verify training (DDP/NCCL, AMP, interruptions) and inference on this machine's GPUs"),
 }
 

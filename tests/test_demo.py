@@ -165,7 +165,7 @@ def test_demo_folder_with_sidecars_and_a_readme_exits_0(bundle, tmp_path, capsys
     doc = json.loads((out / "good.json").read_text())
     assert doc["intrinsics"]["cx"] == 40.0 and len(doc["people"]) == 2  # from the sidecar
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
-        "good.json", "good_2d.jpg", "good_3d.png"]
+        "good.json", "good_2d.jpg", "good_3d.html", "good_3d.png", "plotly.min.js"]
     # a file with an image extension that is not an image still fails, named, and the others go on
     (folder / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg \xff\xd9")
     assert run(bundle, out, "--input", str(folder), "--no-flip") == 1

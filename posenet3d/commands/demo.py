@@ -6,6 +6,7 @@
     python demo/demo.py --input 'shots/*.png' --intrinsics 1150,1148,640,360
     python demo/demo.py --input clip.mp4                 # tracked video, per-frame JSON lines, tracks file
     python demo/demo.py --input clip.mp4 --smooth offline --start 100 --max-frames 250
+    python demo/demo.py --input clip.mp4 --bvh --bvh-y-up --trail 25   # also BVH per track; trails on the page
     python demo/demo.py --input photo.jpg --published --detector ctdet_coco_resdcn18.pth \\
         --detector-arch resdcn_18 --rootnet snapshot_18.pth.tar --posenet snapshot_24.pth.tar
     python demo/demo.py --input photo.jpg --published --detector torchvision:fasterrcnn_v2 \\
@@ -15,13 +16,16 @@
 
 Outputs (under ``--output``, default ``output/vis`` of the repository), per image ``<name>``: ``<name>_2d.jpg``
 (skeletons and boxes over the image), ``<name>_3d.png`` (front and top views of all people in the camera frame,
-mm, colours as in the overlay) and ``<name>.json``; per video: every person tracked with a stable id and colour and
-smoothed in 3D (``--smooth``), ``<name>_vis.mp4`` (overlay beside the 3D views on axes fixed over the clip,
-``--no-video-3d`` for the overlay only), ``<name>.jsonl`` (one JSON object per frame, people with ``track_id``)
-and ``<name>_tracks.json`` (per track: frames, raw and smoothed 3D joints, 2D joints, confidences). Every field,
-with its unit and frame: docs/output-format.md. An input's files are written as a set (all or none). The demo never
-replaces an input of the run, nor a file it did not write itself (it keeps a record, ``.posenet3d-outputs.json``
-in the output folder): such an input fails with a message, unless ``--overwrite`` allows replacing other files.
+mm, colours as in the overlay), ``<name>.json`` and ``<name>_3d.html`` (an interactive 3D page, offline:
+``plotly.min.js`` is written once per folder; ``--no-html`` skips it; docs/viewer.md); per video: every person
+tracked with a stable id and colour and smoothed in 3D (``--smooth``), ``<name>_vis.mp4`` (overlay beside the 3D
+views on axes fixed over the clip, ``--no-video-3d`` for the overlay only), ``<name>.jsonl`` (one JSON object per
+frame, people with ``track_id``), ``<name>_tracks.json`` (per track: frames, raw and smoothed 3D joints, 2D
+joints, confidences), ``<name>_3d.html`` (the 3D page with a timeline) and with ``--bvh`` a BVH animation per
+track (docs/export.md). Every field, with its unit and frame: docs/output-format.md. An input's files are written
+as a set (all or none). The demo never replaces an input of the run, nor a file it did not write itself (it keeps
+a record, ``.posenet3d-outputs.json`` in the output folder): such an input fails with a message, unless
+``--overwrite`` allows replacing other files.
 
 Images are read upright as their EXIF orientation says. In a folder or a pattern, files that are not images or
 videos by their extension (a README, ``.camera.json`` sidecars) and the demo's own earlier outputs are skipped
@@ -59,13 +63,14 @@ from tqdm import tqdm
 from posenet3d.camera import EstimatorError, resolve_intrinsics
 from posenet3d.checkpoint import CheckpointError
 from posenet3d.commands import REPO, command_parser
-from posenet3d.commands.demo_outputs import OutputFolder, OutputRefused
+from posenet3d.commands.demo_outputs import OutputFolder, OutputRefused, plotly_js_paths
 from posenet3d.commands.demo_video import process_video
 from posenet3d.config import ConfigError
 from posenet3d.detection.boxes_io import BoxesError, BoxSource, estimate_with_boxes, read_boxes
 from posenet3d.detection.model import ARCHS
 from posenet3d.detection.torchvision_detectors import PREFIX, detector_names, is_torchvision_name, parse_name
 from posenet3d.media import InputItem, MediaError, discover_inputs, read_image
+from posenet3d.viewer import PLOTLY_JS, have_plotly, image_page, plotly_js_bytes
 from posenet3d.vis import draw_2d, draw_3d, encode_image
 
 DEFAULT_MODEL_DIR = REPO / "demo" / "model"
@@ -129,6 +134,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     o.add_argument("--det-thresh", type=float, help="detector score threshold in [0, 1) (estimator default 0.3)")
     o.add_argument("--max-people", type=int, help="keep at most this many people per image")
     o.add_argument("--channels-last", action="store_true", help="run the networks in channels-last format")
+    p.add_argument("--html", action=argparse.BooleanOptionalAction, default=True,
+                   help="write the interactive 3D page <name>_3d.html (and plotly.min.js once per folder; "
+                        "docs/viewer.md; default: on)")
     v = p.add_argument_group("video (people tracked with stable ids; docs/video.md)")
     v.add_argument("--video-3d", action=argparse.BooleanOptionalAction, default=True,
                    help="put the 3D views (axes fixed over the clip) beside each video frame (default: on)")
@@ -136,6 +144,12 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="3D smoothing per track: online One-Euro (default), offline zero-lag, or none")
     v.add_argument("--start", type=int, default=0, help="first frame to process (default 0)")
     v.add_argument("--max-frames", type=int, default=None, help="process at most this many frames")
+    v.add_argument("--trail", type=int, default=0, metavar="FRAMES",
+                   help="3D page: draw each track's root path over the last FRAMES frames (default 0: no trails)")
+    v.add_argument("--bvh", action="store_true",
+                   help="also write each track as a BVH animation <name>_id<track>.bvh (docs/export.md)")
+    v.add_argument("--bvh-y-up", action="store_true",
+                   help="BVH in a Y-up right-handed frame (Blender, Unity) instead of the camera frame")
     return p
 
 
@@ -193,6 +207,8 @@ def check_args(args: argparse.Namespace) -> dict:
                          "1 frame is processed")
     if args.max_people is not None and args.max_people < 1:
         raise UsageError(f"--max-people {args.max_people}: must be at least 1")
+    if args.trail < 0:
+        raise UsageError(f"--trail {args.trail}: must be >= 0 frames (0: no trails)")
     if args.threads < 0:
         raise UsageError(f"--threads {args.threads}: must be >= 0 (0: torch's choice)")
     named_detector = detector_name(args.detector)
@@ -320,8 +336,10 @@ def with_notes(summary: str, notes: Sequence[str]) -> str:
 
 
 def process_image(est, item: InputItem, out: OutputFolder, base: str, camera: dict,
-                  boxes: BoxSource | None = None) -> str:
+                  boxes: BoxSource | None = None, html: bool = True) -> str:
     paths = [out.folder / f"{base}_2d.jpg", out.folder / f"{base}_3d.png", out.folder / f"{base}.json"]
+    if html:
+        paths += [out.folder / f"{base}_3d.html", *plotly_js_paths(out)]
     out.check(item, paths)  # before any work
     image = read_image(item.path, orientation="exif")
     try:
@@ -330,12 +348,17 @@ def process_image(est, item: InputItem, out: OutputFolder, base: str, camera: di
     except MediaError as exc:  # the estimator names the array "image": name the file instead
         raise MediaError(f"{item.path}: {str(exc).removeprefix('image: ')}") from None
     overlay, views = render(image, result, item.path.name)
+    doc = {"input": str(item.path), **result.to_dict()}
     data = [encode_image(overlay, ".jpg", paths[0]), encode_image(views, ".png", paths[1]),
-            json.dumps({"input": str(item.path), **result.to_dict()}, indent=1, allow_nan=False).encode()]
+            json.dumps(doc, indent=1, allow_nan=False).encode()]
+    if html:
+        data.append(image_page(doc, paths[0].name, item.path.name).encode())
+        data += [plotly_js_bytes()] * (len(paths) - len(data))
     with out.writing(item, paths) as temps:
         for tmp, blob in zip(temps, data):
             tmp.write_bytes(blob)
-    return with_notes(f"{plural(len(result), 'person', 'people')} → " + ", ".join(p.name for p in paths),
+    names = ", ".join(p.name for p in paths if p.name != PLOTLY_JS)
+    return with_notes(f"{plural(len(result), 'person', 'people')} → " + names,
                       result.notes)
 
 
@@ -381,6 +404,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         return 2
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.html and not have_plotly():
+        print("note: plotly is not installed, so no 3D pages (pip install 'posenet3d[viewer]'; --no-html "
+              "silences this)", file=sys.stderr)
+        args.html = False
     items = discover_inputs(args.input or [DEFAULT_INPUT])
     try:
         boxes = None if args.boxes is None else read_boxes(args.boxes, args.boxes_class)
@@ -419,11 +446,12 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
                 raise MediaError("--boxes gives boxes for images; a video runs the detector (drop --boxes)")
             if item.kind == "video":
                 summary, notes = process_video(est, item, out, bases[item.path], camera, args.video_3d,
-                                               args.smooth, args.start, args.max_frames)
+                                               args.smooth, args.start, args.max_frames, html=args.html,
+                                               trail_frames=args.trail, bvh=args.bvh, bvh_y_up=args.bvh_y_up)
                 summary = with_notes(summary, notes)
             else:
                 summary = process_image(est, item, out, bases[item.path], camera or sidecar_camera(item.path),
-                                        boxes)
+                                        boxes, html=args.html)
         except (MediaError, EstimatorError, OutputRefused, ValueError, OSError, RuntimeError, cv2.error) as exc:
             message = str(exc).strip() or type(exc).__name__
             if not message.startswith(str(item.path)):

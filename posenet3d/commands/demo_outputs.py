@@ -70,3 +70,16 @@ class OutputFolder:
                    "it replaces only these, unless --overwrite", "files": dict(sorted(written.items()))}
             temps[-1].write_text(json.dumps(doc, indent=1))
         self.written = written
+
+
+def plotly_js_paths(out: OutputFolder) -> list[Path]:
+    """``[folder/plotly.min.js]`` when a 3D page written there needs it (missing, or another version), else
+    ``[]``: plotly.js is written once per output folder and shared by its pages."""
+    from posenet3d.viewer import PLOTLY_JS, plotly_js_bytes
+    path = out.folder / PLOTLY_JS
+    try:
+        if path.is_file() and path.read_bytes() == plotly_js_bytes():
+            return []
+    except OSError:
+        pass
+    return [path]

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from posenet3d.media import InputItem, MediaError, VideoReader, prefetch
 from posenet3d.results import EstimateResult
 from posenet3d.video import TrackedFrame, VideoTracker
+from posenet3d.viewer import PLOTLY_JS, plotly_js_bytes, video_page
 from posenet3d.vis import draw_2d, draw_3d, person_colors, side_by_side, view_limits
 
 FIGURE_3D_SIZE = (960, 480)  # (W, H) px of the 3D views
@@ -142,16 +143,31 @@ def tracks_document(item: InputItem, tracks: dict, fps: float, smooth: str, join
 
 
 def process_video(est, item: InputItem, out, base: str, camera: dict, with_3d: bool, smooth: str = "online",
-                  start: int = 0, max_frames: int | None = None, cfg=None) -> tuple[str, list[str]]:
-    """Both passes for one video; (summary line, notes). ``out``: the demo's output folder object."""
+                  start: int = 0, max_frames: int | None = None, cfg=None, html: bool = True, trail_frames: int = 0,
+                  bvh: bool = False, bvh_y_up: bool = False) -> tuple[str, list[str]]:
+    """Both passes for one video; (summary line, notes). ``out``: the demo's output folder object; ``html``: also
+    the 3D page ``<base>_3d.html`` (:func:`posenet3d.viewer.video_page`, trails over ``trail_frames``);
+    ``bvh``: also a BVH animation per track (:mod:`posenet3d.commands.export_bvh`)."""
+    from posenet3d.commands.demo_outputs import plotly_js_paths
     from posenet3d.config import Config
     cfg = cfg or Config()
     paths = [out.folder / f"{base}_vis.mp4", out.folder / f"{base}.jsonl", out.folder / f"{base}_tracks.json"]
-    out.check(item, paths)  # before any work
+    extra = [out.folder / f"{base}_3d.html", *plotly_js_paths(out)] if html else []
+    out.check(item, paths + extra)  # before any work
     frames, tracks, fps, notes, problem = track_video(est, item, camera, smooth, start, max_frames, cfg)
     joints = smoothed_joints(frames, tracks, smooth)
     limits = clip_limits(joints)
-    with out.writing(item, paths, keep_suffix=True) as (tmp_video, tmp_lines, tmp_tracks):
+    doc = tracks_document(item, tracks, fps, smooth, est.joint_names, frames[0].result.skeleton)
+    blobs: dict[Path, bytes] = {}
+    if bvh:
+        from posenet3d.commands.export_bvh import export_tracks
+        files, index, bvh_notes = export_tracks(doc, base, y_up=bvh_y_up)
+        blobs.update({out.folder / n: t.encode() for n, t in files.items()})
+        blobs[out.folder / f"{base}_bvh.json"] = json.dumps(index, indent=1, allow_nan=False).encode()
+        notes += bvh_notes
+    records = []
+    with out.writing(item, paths + extra + list(blobs), keep_suffix=True) as temps:
+        tmp_video, tmp_lines, tmp_tracks = temps[:3]
         writer = None
         reader, decoded = _frames(item.path, start, frames[-1].index + 1 - start)  # the same frames again
         with reader, open(tmp_lines, "w") as lines:
@@ -163,15 +179,23 @@ def process_video(est, item: InputItem, out, base: str, camera: dict, with_3d: b
                     if not writer.isOpened():
                         raise MediaError(f"{paths[0]}: OpenCV cannot write an mp4v video here")
                 writer.write(canvas)
-                lines.write(json.dumps(frame_record(item, tf, j, fps), allow_nan=False) + "\n")
+                records.append(frame_record(item, tf, j, fps))
+                lines.write(json.dumps(records[-1], allow_nan=False) + "\n")
         if writer is not None:
             writer.release()
-        tmp_tracks.write_text(json.dumps(tracks_document(item, tracks, fps, smooth, est.joint_names,
-                                                         frames[0].result.skeleton), allow_nan=False))
+        tmp_tracks.write_text(json.dumps(doc, allow_nan=False))
+        if html:
+            temps[3].write_text(video_page(records, fps, item.path.name, trail_frames))
+            for tmp in temps[4:4 + len(extra) - 1]:
+                tmp.write_bytes(plotly_js_bytes())
+        for tmp, blob in zip(temps[3 + len(extra):], blobs.values()):
+            tmp.write_bytes(blob)
     if problem is not None:  # what was read is kept (and tracked); the input still counts as failed
         raise MediaError(f"{problem} (the {len(frames)} frames read were tracked and written to "
                          f"{', '.join(p.name for p in paths)})")
     people = sum(len(tf.track_ids) for tf in frames)
+    names = [p.name for p in paths + extra if p.name != PLOTLY_JS]
+    names += [f"{sum(n.suffix == '.bvh' for n in blobs)} BVH files"] if bvh else []
     summary = (f"{len(frames)} frames at {fps:g} fps, {people} person detections in {len(tracks)} tracks "
-               f"(smoothing {smooth}) → " + ", ".join(p.name for p in paths))
+               f"(smoothing {smooth}) → " + ", ".join(names))
     return summary, notes
