@@ -147,7 +147,7 @@ class SmoothingConfig:
 
     fps: float = 25.0                  #: Hz, the video's frame rate (frame indices are converted with it)
     root_xy: OneEuroParams = field(default_factory=lambda: OneEuroParams(1.0, 0.005))
-    root_depth: OneEuroParams = field(default_factory=lambda: OneEuroParams(0.3, 0.0015))
+    root_depth: OneEuroParams = field(default_factory=lambda: OneEuroParams(0.3, 0.003, 0.2))
     pose: OneEuroParams = field(default_factory=lambda: OneEuroParams(1.0, 0.002))
     offline_window_s: float = 0.8      #: s, Savitzky–Golay window (rounded to an odd number of frames)
     offline_polyorder: int = 2         #: Savitzky–Golay polynomial order

@@ -72,8 +72,8 @@ class TrackerConfig:
     w_iou: float = 0.5                     #: weight (dimensionless) of 1 − box IoU
     w_pose: float = 0.5                    #: weight (dimensionless) of the normalised pose distance
     max_cost: float = 1.6                  #: dimensionless: pairs costing more are refused (max possible 2.0 here)
-    position_gain: float = 0.3             #: α in (0, 1]: share of the prediction error taken into the root estimate
-    velocity_gain: float = 0.05            #: β in [0, α]: share of the prediction error (per frame) taken into v
+    position_gain: float = 0.2             #: α in (0, 1]: share of the prediction error taken into the root estimate
+    velocity_gain: float = 0.03            #: β in [0, α]: share of the prediction error (per frame) taken into v
     min_hits: int = 3                      #: matches in consecutive frames before a track is confirmed (≥ 1)
     max_age: int = 30                      #: frames: a lost track is kept this long after its last match (≥ 0)
 
