@@ -133,16 +133,16 @@ class SmoothingConfig:
 
     * ``root_xy`` — min cutoff 1.0 Hz, beta 0.005 /mm: the root's image-plane position is precise (~10 mm), so
       light smoothing at rest and an opening with speed: at 1.5 m/s the cutoff is 8.5 Hz.
-    * ``root_depth`` — min cutoff 0.3 Hz, beta 0.0015 /mm: depth noise (~100 mm a frame) dominates and a still
-      person's depth should not move, hence the low cutoff; a walker's depth changing at 1 m/s lifts it to 1.8 Hz.
-      A larger beta lets the noise-driven speed open the filter (less smoothing); a smaller one lags walkers.
+    * ``root_depth`` — min cutoff 0.3 Hz, beta 0.003 /mm, speed cutoff 0.2 Hz: depth noise (~100 mm a frame)
+      dominates and a still person's depth should not move, hence the low cutoff; the speed that opens the filter
+      is itself low-passed at 0.2 Hz, so frame-to-frame depth noise hardly opens it while a walker's steady depth
+      speed does (1 m/s → 3.3 Hz). A larger beta smooths less; a smaller one lags walkers.
     * ``pose`` — min cutoff 1.0 Hz, beta 0.002 /mm on root-relative joints: limbs at rest jitter by ~20 mm; a
       wrist swinging at 2 m/s lifts the cutoff to 5 Hz.
-    * ``d_cutoff_hz`` 1 Hz everywhere, the original's value; ``offline_window_s`` 0.8 s (21 frames at 25 fps).
-    The betas and the offline window were chosen on the bundled model's estimates of 7 synthetic video clips
-    (``posenet3d eval-video`` with ``smoothing.*`` overrides, docs/video.md): the online filter's acceleration error
-    against raw falls with smaller betas while its MRPE grows (lag); these values keep MRPE and MPJPE no worse than
-    raw.
+    * ``d_cutoff_hz`` 1 Hz elsewhere, the original's value; ``offline_window_s`` 0.8 s (21 frames at 25 fps).
+    The values were chosen on the bundled model's estimates of the 10 synthetic video clips of seed 0 and checked on
+    4 clips of seed 1 (``posenet3d eval-video`` with ``smoothing.*`` overrides, docs/video.md): the online filter's
+    acceleration error against raw falls as the filter closes while its MRPE grows (lag).
     """
 
     fps: float = 25.0                  #: Hz, the video's frame rate (frame indices are converted with it)

@@ -57,7 +57,7 @@ class TrackerConfig:
     by 20–80 mm, while the absolute depth of a single frame is off by ~100–200 mm (RootNet's MRPE on MuPoTS-3D is
     of that order), so the gate is a few depth errors wide rather than a few steps wide: with a per-frame depth
     noise of σ = 200 mm a 600 mm gate dropped a walker for a frame in most 60-frame runs, a 1000 mm gate in none
-    (``tests/test_tracking.py`` crossing scenes, 30 seeds); 1500 mm, and α–β gains of 0.3/0.05, gave the fewest
+    (``tests/test_tracking.py`` crossing scenes, 30 seeds); 1500 mm, and α–β gains of 0.2/0.03, gave the fewest
     ID switches on the bundled model's estimates of the synthetic video clips (docs/video.md). The gate grows
     100 mm per unseen frame (about the distance a fast walker covers in one frame plus the drift of an imperfect
     velocity) up to 2.5 m.
