@@ -26,6 +26,19 @@ def run_dirs(cfg: Config) -> tuple[Path, Path]:
     return out / "model_dump", out / "log" / cfg.name
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """A console handler that writes to ``sys.stderr`` as it is at each message, not as it was at setup (a stream
+    replaced and closed since — a finished run's redirect, a test's capture — is never written to)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.__init__ sets it; the property ignores it
+        pass
+
+
 def setup_logging(log_file: Path | None, is_main: bool) -> None:
     """Console + file logging on rank 0; warnings only elsewhere."""
     logger = logging.getLogger("posenet3d")
@@ -35,7 +48,7 @@ def setup_logging(log_file: Path | None, is_main: bool) -> None:
         logger.removeHandler(h)
         h.close()
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%m-%d %H:%M:%S")
-    console = logging.StreamHandler(sys.stderr)
+    console = _CurrentStderr()
     console.setFormatter(fmt)
     logger.addHandler(console)
     if is_main and log_file is not None:

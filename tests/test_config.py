@@ -68,7 +68,7 @@ def test_train_cli_reports_bad_values_and_a_folder_as_config_with_exit_2(capsys)
 def test_video_sections_take_partial_overrides_and_check_their_values(tmp_path):
     cfg = load_config(None, ["tracker.max_age=10", "smoothing.root_depth.min_cutoff_hz=0.5"])
     assert cfg.tracker.max_age == 10 and cfg.tracker.min_hits == 3  # the rest keeps its defaults
-    assert cfg.smoothing.root_depth.min_cutoff_hz == 0.5 and cfg.smoothing.root_depth.beta_per_mm == 0.0015
+    assert cfg.smoothing.root_depth.min_cutoff_hz == 0.5 and cfg.smoothing.root_depth.beta_per_mm == 0.003
     dump_config(cfg, tmp_path / "c.yaml")
     again = load_config(tmp_path / "c.yaml")
     assert again.tracker == cfg.tracker and again.smoothing == cfg.smoothing

@@ -6,6 +6,7 @@ are missing and cannot be downloaded (the network call blocked), bundles that na
 from __future__ import annotations
 
 import json
+import logging
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -79,6 +80,8 @@ def offline(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
     monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    # as in a fresh process: no console logging left configured by a training run earlier in this test session
+    monkeypatch.setattr(logging.getLogger("posenet3d"), "handlers", [])
     return calls
 
 
