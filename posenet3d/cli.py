@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval-video": ("eval_video", "tracking (MOTA, IDF1, ID switches) and 3D smoothing on clips with ground truth"),
     "eval-e2e": ("eval_e2e", "whole-pipeline recall / precision / MRPE / MPJPE of a bundle on a test set"),
     "tune-detector": ("tune_detector", "precision / recall per detector score threshold"),
+    "export": ("export", "a bundle's or published weights' three networks to ONNX (fp32, int8) for ORT/OpenVINO"),
     "bundle make": ("bundle_make", "put three trained networks into an estimator bundle"),
     "bundle to-snapshot": ("bundle_to_snapshot", "a bundle's network as a training snapshot (to continue)"),
     "bench data": ("bench.data", "training-sample pipeline speed"),

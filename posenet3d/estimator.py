@@ -95,6 +95,12 @@ class Estimator:
         channels_last: run the networks in channels-last memory format.
         identity: what the networks are (:func:`~posenet3d.bundle.model_identity`: name, version, domain, files),
             carried by every result as ``model``; :meth:`from_bundle` and :meth:`from_files` fill it in.
+        backend: what runs the networks: ``torch``, ``onnxruntime`` or ``openvino`` (CPU only; the same outputs
+            within 1e-3 heatmap units and 0.5 mm, :mod:`posenet3d.runtime`).
+        precision: ``fp32``, ``bf16`` (torch autocast or OpenVINO, on a CPU with native bf16; elsewhere fp32
+            with a note in :attr:`runtime`) or ``int8`` (onnxruntime/openvino from int8 ONNX files).
+        onnx_files: per part (detector/rootnet/posenet) the ONNX file to run (:mod:`posenet3d.export`); parts
+            without one are exported from the torch networks when the estimator is built.
     """
 
     def __init__(self, detector: nn.Module, rootnet: nn.Module, posenet: nn.Module, *, pose_cfg: ModelConfig,
@@ -102,7 +108,8 @@ class Estimator:
                  det_nms_iou: float | None = 0.7, det_flip_test: bool = False, joint_set: str | None = None,
                  device: str | torch.device = "cpu", flip_test: bool = True, pose_nms: bool = False,
                  max_detection_side: int | None = 1024, max_people: int | None = None, batch_size: int = 16,
-                 channels_last: bool = False, identity: dict | None = None) -> None:
+                 channels_last: bool = False, identity: dict | None = None, backend: str = "torch",
+                 precision: str = "fp32", onnx_files: dict | None = None) -> None:
         if int(det_input_size) != det_input_size or det_input_size < 32 or det_input_size % 32:
             raise EstimatorError(f"det_input_size must be a positive multiple of 32 px, got {det_input_size}")
         if not 0.0 <= float(det_score_thresh) < 1.0:
@@ -137,14 +144,35 @@ class Estimator:
         self.detector = detector.to(self.device, memory_format=fmt).eval()
         self.rootnet = rootnet.to(self.device, memory_format=fmt).eval()
         self.posenet = posenet.to(self.device, memory_format=fmt).eval()
+        self._set_runtime(backend, precision, onnx_files or {})
+
+    def _set_runtime(self, backend: str, precision: str, onnx_files: dict) -> None:
+        """Replace the three networks by their runners (:func:`~posenet3d.runtime.make_runner`); what runs each
+        part is in ``self.runtime`` (:class:`~posenet3d.runtime.RunnerInfo`)."""
+        from .runtime import make_runner
+        if backend != "torch" and self.device.type != "cpu":
+            raise EstimatorError(f"backend {backend} runs on the CPU only, not on {self.device}")
+        unknown = sorted(set(onnx_files) - set(BUNDLE_PARTS))
+        if unknown:
+            raise EstimatorError(f"onnx_files: unknown parts {unknown}; expected {list(BUNDLE_PARTS)}")
+        sizes = {"detector": self.det_input_size, "rootnet": self.root_codec.input_shape[0],
+                 "posenet": self.pose_codec.input_shape[0]}
+        self.backend, self.precision, self.runtime = backend, precision, {}
+        for part in BUNDLE_PARTS:
+            sha = (((self.identity or {}).get("files") or {}).get(part) or {}).get("sha256")
+            runner, info = make_runner(part, getattr(self, part), backend, precision, onnx=onnx_files.get(part),
+                                       input_size=sizes[part], joint_set=self.joint_set.name, source_sha256=sha)
+            setattr(self, part, runner)
+            self.runtime[part] = info
 
     # ---------------------------------------------------------------------------------- constructors
     @classmethod
     def from_bundle(cls, folder: str | os.PathLike, *, device: str | torch.device = "cpu",
                     **options) -> Estimator:
         """Load a bundle folder (``estimator.yaml`` + weights, module docstring). ``options`` override the
-        bundle's ``options``. Raises :class:`EstimatorError` / :class:`~posenet3d.checkpoint.CheckpointError`
-        naming the file."""
+        bundle's ``options``. With a ``backend`` other than torch the bundle's ONNX files are used when it has
+        them (``posenet3d export --into-bundle``; ``*.int8.onnx`` for ``precision="int8"``). Raises
+        :class:`EstimatorError` / :class:`~posenet3d.checkpoint.CheckpointError` naming the file."""
         spec = read_bundle(folder)
         nets = {}
         for part, cfg in spec.cfgs.items():
@@ -157,11 +185,16 @@ class Estimator:
                                      "re-create the bundle with posenet3d bundle make")
         opts = {**spec.options, **options}
         opts.setdefault("det_input_size", spec.cfgs["detector"].input_size)
+        onnx_files = opts.pop("onnx_files", None)
         check_options(opts, str(spec.folder / BUNDLE_FILE))
+        if opts.get("backend", "torch") != "torch" and onnx_files is None:
+            from .export import onnx_paths  # the bundle's own exports (posenet3d export --into-bundle)
+            onnx_files = onnx_paths(spec.folder, int8=opts.get("precision") == "int8")
         log.info("loaded estimator bundle %s (%s)", spec.folder, ", ".join(
             f"{p}: {spec.paths[p].name}" for p in BUNDLE_PARTS))
         return cls(nets["detector"], nets["rootnet"], nets["posenet"], pose_cfg=spec.cfgs["posenet"],
-                   root_cfg=spec.cfgs["rootnet"], device=device, identity=spec.model, **opts)
+                   root_cfg=spec.cfgs["rootnet"], device=device, identity=spec.model, onnx_files=onnx_files,
+                   **opts)
 
     @classmethod
     def from_files(cls, detector: str | os.PathLike, rootnet: str | os.PathLike, posenet: str | os.PathLike, *,
@@ -184,7 +217,7 @@ class Estimator:
         domain = domain or ("published" if pose_cfg is None and root_cfg is None else "own")
         name = name or ("3dmppe-published" if domain == "published" else "own")
         model_identity(name, None, domain, {}, {})  # checks the domain before loading anything
-        check_options(options, "from_files")
+        check_options({k: v for k, v in options.items() if k != "onnx_files"}, "from_files")
         pose_cfg = pose_cfg or ModelConfig(task="posenet")
         root_cfg = root_cfg or ModelConfig(task="rootnet")
         if det_cfg is not None:
