@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -255,26 +256,37 @@ class Estimator:
 
     def detect(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Person boxes ``(N, 4)`` ``[x, y, w, h]`` px of the full image and their scores ``(N,)``, best first."""
-        h, w = image_bgr.shape[:2]
-        small, sx, sy = image_bgr, 1.0, 1.0
-        if self.max_detection_side is not None and max(h, w) > self.max_detection_side:
-            r = self.max_detection_side / max(h, w)
-            size = (max(1, round(w * r)), max(1, round(h * r)))
-            small = cv2.resize(image_bgr, size, interpolation=cv2.INTER_AREA)
-            sx, sy = w / size[0], h / size[1]
+        return self.detect_many([image_bgr])[0]
+
+    def detect_many(self, images_bgr: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """:meth:`detect` of several images in one detector batch (each letterboxed onto the same input)."""
+        smalls, scales = [], []
+        for image_bgr in images_bgr:
+            h, w = image_bgr.shape[:2]
+            small, sx, sy = image_bgr, 1.0, 1.0
+            if self.max_detection_side is not None and max(h, w) > self.max_detection_side:
+                r = self.max_detection_side / max(h, w)
+                size = (max(1, round(w * r)), max(1, round(h * r)))
+                small = cv2.resize(image_bgr, size, interpolation=cv2.INTER_AREA)
+                sx, sy = w / size[0], h / size[1]
+            smalls.append(small)
+            scales.append((sx, sy))
         with torch.inference_mode():
-            det = detect_people(self.detector, small, input_size=self.det_input_size,
-                                score_thresh=self.det_score_thresh, flip_test=self.det_flip_test,
-                                nms_iou=self.det_nms_iou)[0]
-        xyxy = det.boxes_xyxy.astype(np.float64)
-        if sx != 1.0 or sy != 1.0:  # pixel centres: u_full = (u_small + 0.5)·s − 0.5
-            xyxy[:, [0, 2]] = (xyxy[:, [0, 2]] + 0.5) * sx - 0.5
-            xyxy[:, [1, 3]] = (xyxy[:, [1, 3]] + 0.5) * sy - 0.5
-        boxes = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
-        scores = det.scores.astype(np.float64)
-        if self.max_people is not None:
-            boxes, scores = boxes[:self.max_people], scores[:self.max_people]
-        return boxes, scores
+            dets = detect_people(self.detector, smalls, input_size=self.det_input_size,
+                                 score_thresh=self.det_score_thresh, flip_test=self.det_flip_test,
+                                 nms_iou=self.det_nms_iou)
+        out = []
+        for det, (sx, sy) in zip(dets, scales):
+            xyxy = det.boxes_xyxy.astype(np.float64)
+            if sx != 1.0 or sy != 1.0:  # pixel centres: u_full = (u_small + 0.5)·s − 0.5
+                xyxy[:, [0, 2]] = (xyxy[:, [0, 2]] + 0.5) * sx - 0.5
+                xyxy[:, [1, 3]] = (xyxy[:, [1, 3]] + 0.5) * sy - 0.5
+            boxes = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
+            scores = det.scores.astype(np.float64)
+            if self.max_people is not None:
+                boxes, scores = boxes[:self.max_people], scores[:self.max_people]
+            out.append((boxes, scores))
+        return out
 
     def crop_batch(self, image_bgr: np.ndarray, crop_boxes_px: np.ndarray, codec: TopDownCodec
                    ) -> tuple[torch.Tensor, CropRecord]:
@@ -376,36 +388,108 @@ class Estimator:
         return (f"the image is {w}x{h} px, too small to hold a person (a side under {MIN_IMAGE_SIDE_PX} px): "
                 f"nobody was searched for")
 
-    def _estimate(self, img: np.ndarray, boxes: np.ndarray, scores: np.ndarray, intr: Intrinsics,
-                  timings: dict[str, float], t0: float, per_crop: bool) -> EstimateResult:
+    def estimate_many(self, images: Iterable, cameras: Iterable[dict] | None = None, *,
+                      batch_images: int = 8) -> Iterator[EstimateResult]:
+        """Throughput mode: :meth:`estimate` of every image of ``images`` (paths or arrays, any iterable — e.g.
+        decoded in a background thread by :func:`~posenet3d.media.prefetch`), in order, ``batch_images`` at a
+        time: the detector runs once per group and RootNet/PoseNet on the people of the whole group together
+        (``batch_size`` people per call). ``cameras``: one ``{"intrinsics": …}`` / ``{"focal": …}`` / ``{}`` per
+        image (default f = 1500 px). Results equal :meth:`estimate`'s up to float rounding; the network stages'
+        ``timings_ms`` are the group's, shared among its images by their people. An image that cannot be read
+        raises here, as in :meth:`estimate`, after the results of the images before its group."""
+        if int(batch_images) < 1:
+            raise EstimatorError(f"batch_images must be >= 1, got {batch_images}")
+        cams = iter(cameras) if cameras is not None else None
+        group: list = []
+        for image in images:
+            group.append((image, next(cams, {}) if cams is not None else {}))
+            if len(group) == batch_images:
+                yield from self._estimate_group(group)
+                group = []
+        if group:
+            yield from self._estimate_group(group)
+
+    def _estimate_group(self, group: list) -> list[EstimateResult]:
+        t0 = time.perf_counter()
+        items = []  # per image: [img, intr, timings, job or None, note or None]
+        for image, cam in group:
+            timings = dict.fromkeys(STAGES, 0.0)
+            img = self._image(image, timings)
+            intr = resolve_intrinsics(img.shape[1], img.shape[0], cam.get("intrinsics"), cam.get("focal"))
+            items.append([img, intr, timings, None, self._too_small(img)])
+        searched = [it for it in items if it[4] is None]
+        t = time.perf_counter()
+        detections = self.detect_many([it[0] for it in searched]) if searched else []
+        t_det = (time.perf_counter() - t) * 1000.0
+        for it, (boxes, scores) in zip(searched, detections):
+            it[2]["detector"] = t_det / len(searched)
+            it[3] = self._crop_job(it[0], boxes, scores, it[1], it[2])
+        jobs = [it[3] for it in items if it[3] is not None]
+        if jobs:
+            t = time.perf_counter()
+            root_out = self.run_rootnet(torch.cat([j["x_root"] for j in jobs]), np.concatenate([j["k"] for j in jobs]))
+            t_root = (time.perf_counter() - t) * 1000.0
+            t = time.perf_counter()
+            coord_hm, joint_conf = self.run_posenet(torch.cat([j["x_pose"] for j in jobs]))
+            t_pose = (time.perf_counter() - t) * 1000.0
+            start, total = 0, sum(len(j["boxes"]) for j in jobs)
+            for j in jobs:
+                n = len(j["boxes"])
+                j["outputs"] = root_out[start:start + n], coord_hm[start:start + n], joint_conf[start:start + n]
+                j["timings"]["rootnet"], j["timings"]["posenet"] = t_root * n / total, t_pose * n / total
+                start += n
+        results = []
+        for img, intr, timings, job, note in items:
+            if job is None:
+                results.append(self._empty(intr, img, timings, t0, (note,) if note else ()))
+            else:
+                results.append(self._finish(job, *job["outputs"], t0))
+        return results
+
+    def _crop_job(self, img: np.ndarray, boxes: np.ndarray, scores: np.ndarray, intr: Intrinsics,
+                  timings: dict[str, float]) -> dict | None:
+        """The people stage's inputs for one image (crops, their records and k), or None when no box is left."""
         h, w = img.shape[:2]
         ih, iw = self.pose_codec.input_shape
         cboxes, valid = crop_boxes(boxes, w, h, aspect_ratio=iw / ih)
         boxes, scores, cboxes = boxes[valid], scores[valid], cboxes[valid]
         if len(boxes) == 0:
-            return self._empty(intr, img, timings, t0)
-
+            return None
         t = time.perf_counter()
         x_pose, pose_crops = self.crop_batch(img, cboxes, self.pose_codec)
         same = self.root_codec.input_shape == self.pose_codec.input_shape
         x_root, root_crops = (x_pose, pose_crops) if same else self.crop_batch(img, cboxes, self.root_codec)
         k = k_value(cboxes, intr.focal, self.root_codec.area_real_mm)
         timings["crop"] = (time.perf_counter() - t) * 1000.0
+        return {"img": img, "intr": intr, "timings": timings, "boxes": boxes, "scores": scores, "cboxes": cboxes,
+                "x_pose": x_pose, "pose_crops": pose_crops, "x_root": x_root, "root_crops": root_crops, "k": k}
 
+    def _estimate(self, img: np.ndarray, boxes: np.ndarray, scores: np.ndarray, intr: Intrinsics,
+                  timings: dict[str, float], t0: float, per_crop: bool) -> EstimateResult:
+        job = self._crop_job(img, boxes, scores, intr, timings)
+        if job is None:
+            return self._empty(intr, img, timings, t0)
         t = time.perf_counter()
-        root_out = self.run_rootnet(x_root, k, per_crop)
+        root_out = self.run_rootnet(job["x_root"], job["k"], per_crop)
         timings["rootnet"] = (time.perf_counter() - t) * 1000.0
         t = time.perf_counter()
-        coord_hm, joint_conf = self.run_posenet(x_pose, per_crop)
+        coord_hm, joint_conf = self.run_posenet(job["x_pose"], per_crop)
         timings["posenet"] = (time.perf_counter() - t) * 1000.0
+        return self._finish(job, root_out, coord_hm, joint_conf, t0)
 
+    def _finish(self, job: dict, root_out: np.ndarray, coord_hm: np.ndarray, joint_conf: np.ndarray,
+                t0: float) -> EstimateResult:
+        """Decode one image's network outputs into its :class:`EstimateResult`."""
+        img, intr, timings, boxes, scores = job["img"], job["intr"], job["timings"], job["boxes"], job["scores"]
+        h, w = img.shape[:2]
         t = time.perf_counter()
-        root = self.root_codec.decode_root(root_out, root_crops, intr.focal, intr.princpt)
-        pose = self.pose_codec.decode_pose(coord_hm, pose_crops, root_out[:, 2], intr.focal, intr.princpt)
+        root = self.root_codec.decode_root(root_out, job["root_crops"], intr.focal, intr.princpt)
+        pose = self.pose_codec.decode_pose(coord_hm, job["pose_crops"], root_out[:, 2], intr.focal, intr.princpt)
         order = np.arange(len(boxes))
         if self.pose_nms and len(boxes) > 1:
             kept = parametric_pose_nms(boxes, scores, pose.joints_img[:, :, :2]).keep
             order = kept[np.argsort(-scores[kept], kind="stable")]
+        cboxes = job["cboxes"]
         people = [Person(bbox=boxes[i].copy(), score=float(scores[i]), root_cam_mm=root.joints_cam_mm[i].copy(),
                          joints_cam_mm=pose.joints_cam_mm[i].copy(), joints_2d_px=pose.joints_img[i, :, :2].copy(),
                          crop_box=cboxes[i].copy(), joint_conf=joint_conf[i].copy()) for i in order]

@@ -110,6 +110,15 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     o.add_argument("--det-thresh", type=float, help="detector score threshold in [0, 1) (estimator default 0.3)")
     o.add_argument("--max-people", type=int, help="keep at most this many people per image")
     o.add_argument("--channels-last", action="store_true", help="run the networks in channels-last format")
+    o.add_argument("--backend", choices=("torch", "onnxruntime", "openvino"), default=None,
+                   help="what runs the networks (default torch; docs/deploy.md)")
+    o.add_argument("--precision", choices=("fp32", "bf16", "int8"), default=None,
+                   help="fp32 (default); bf16 on CPUs with native bf16; int8 from an int8 export (docs/deploy.md)")
+    t = p.add_argument_group("throughput (folders of images → one JSON-lines file; docs/deploy.md)")
+    t.add_argument("--throughput", action="store_true",
+                   help="decode in the background, batch the people of several images, write results.jsonl only; "
+                        "under torchrun each process takes a share")
+    t.add_argument("--batch-images", type=int, default=8, help="images per batch with --throughput (default 8)")
     v = p.add_argument_group("video (people tracked with stable ids; docs/video.md)")
     v.add_argument("--video-3d", action=argparse.BooleanOptionalAction, default=True,
                    help="put the 3D views (axes fixed over the clip) beside each video frame (default: on)")
@@ -176,6 +185,8 @@ def check_args(args: argparse.Namespace) -> dict:
         raise UsageError(f"--max-people {args.max_people}: must be at least 1")
     if args.threads < 0:
         raise UsageError(f"--threads {args.threads}: must be >= 0 (0: torch's choice)")
+    if args.batch_images < 1:
+        raise UsageError(f"--batch-images {args.batch_images}: must be at least 1")
     files = {"--detector": args.detector, "--rootnet": args.rootnet, "--posenet": args.posenet}
     if any(files.values()):
         if not all(files.values()):
@@ -215,6 +226,7 @@ def load_estimator(args: argparse.Namespace):
                if v is not None}
     if args.channels_last:
         options["channels_last"] = True
+    options.update({k: v for k, v in (("backend", args.backend), ("precision", args.precision)) if v is not None})
     device = resolve_device(args.device)
     if not args.detector:
         return Estimator.from_bundle(args.model_dir or DEFAULT_MODEL_DIR, device=device, **options)
@@ -348,6 +360,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     note = synthetic_note(est, todo, prog)
     if note:
         print(note, file=sys.stderr)
+    if args.throughput:
+        from posenet3d.commands.demo_throughput import run_throughput
+        return run_throughput(est, todo, out, camera, args.batch_images, sidecar_camera)
     bases = output_bases(todo)
     failed: list[str] = []
     for item in tqdm(todo, desc="inputs", unit="input", disable=None if len(todo) > 1 else True):
