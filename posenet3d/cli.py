@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench train": ("bench.train", "PoseNet training throughput per variant"),
     "bench detector": ("bench.detector", "CenterNet inference speed per architecture"),
     "bench e2e": ("bench.e2e", "end-to-end estimator latency per number of people"),
+    "bench throughput": ("bench.throughput", "images/s over a folder: per-image loop vs throughput mode"),
     "bench synth": ("bench.synth", "synthetic-world generation speed"),
     "gpu-check": ("gpu_check", "verify training (DDP/NCCL, AMP, interruptions) and inference on this machine's GPUs"),
 }

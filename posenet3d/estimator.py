@@ -73,6 +73,16 @@ MIN_IMAGE_SIDE_PX = 8
 
 # -------------------------------------------------------------------------------------------- estimator --
 
+def part_precisions(precision: str | dict) -> dict[str, str]:
+    """``precision`` (one name, or a mapping part → name) as a precision per part (parts not named: fp32)."""
+    if isinstance(precision, str):
+        return dict.fromkeys(BUNDLE_PARTS, precision)
+    unknown = sorted(set(precision) - set(BUNDLE_PARTS))
+    if unknown:
+        raise EstimatorError(f"precision: unknown parts {unknown}; expected {list(BUNDLE_PARTS)}")
+    return {part: str(precision.get(part, "fp32")) for part in BUNDLE_PARTS}
+
+
 class Estimator:
     """Absolute 3D poses of every person in an image (see the module docstring for the stages and units).
 
@@ -99,7 +109,8 @@ class Estimator:
         backend: what runs the networks: ``torch``, ``onnxruntime`` or ``openvino`` (CPU only; the same outputs
             within 1e-3 heatmap units and 0.5 mm, :mod:`posenet3d.runtime`).
         precision: ``fp32``, ``bf16`` (torch autocast or OpenVINO, on a CPU with native bf16; elsewhere fp32
-            with a note in :attr:`runtime`) or ``int8`` (onnxruntime/openvino from int8 ONNX files).
+            with a note in :attr:`runtime`) or ``int8`` (onnxruntime/openvino from int8 ONNX files); or a mapping
+            part → precision (parts not named: fp32).
         onnx_files: per part (detector/rootnet/posenet) the ONNX file to run (:mod:`posenet3d.export`); parts
             without one are exported from the torch networks when the estimator is built.
     """
@@ -110,7 +121,7 @@ class Estimator:
                  device: str | torch.device = "cpu", flip_test: bool = True, pose_nms: bool = False,
                  max_detection_side: int | None = 1024, max_people: int | None = None, batch_size: int = 16,
                  channels_last: bool = False, identity: dict | None = None, backend: str = "torch",
-                 precision: str = "fp32", onnx_files: dict | None = None) -> None:
+                 precision: str | dict = "fp32", onnx_files: dict | None = None) -> None:
         if int(det_input_size) != det_input_size or det_input_size < 32 or det_input_size % 32:
             raise EstimatorError(f"det_input_size must be a positive multiple of 32 px, got {det_input_size}")
         if not 0.0 <= float(det_score_thresh) < 1.0:
@@ -147,12 +158,13 @@ class Estimator:
         self.posenet = posenet.to(self.device, memory_format=fmt).eval()
         self._set_runtime(backend, precision, onnx_files or {})
 
-    def _set_runtime(self, backend: str, precision: str, onnx_files: dict) -> None:
+    def _set_runtime(self, backend: str, precision: str | dict, onnx_files: dict) -> None:
         """Replace the three networks by their runners (:func:`~posenet3d.runtime.make_runner`); what runs each
         part is in ``self.runtime`` (:class:`~posenet3d.runtime.RunnerInfo`)."""
         from .runtime import make_runner
         if backend != "torch" and self.device.type != "cpu":
             raise EstimatorError(f"backend {backend} runs on the CPU only, not on {self.device}")
+        precisions = part_precisions(precision)
         unknown = sorted(set(onnx_files) - set(BUNDLE_PARTS))
         if unknown:
             raise EstimatorError(f"onnx_files: unknown parts {unknown}; expected {list(BUNDLE_PARTS)}")
@@ -161,7 +173,7 @@ class Estimator:
         self.backend, self.precision, self.runtime = backend, precision, {}
         for part in BUNDLE_PARTS:
             sha = (((self.identity or {}).get("files") or {}).get(part) or {}).get("sha256")
-            runner, info = make_runner(part, getattr(self, part), backend, precision, onnx=onnx_files.get(part),
+            runner, info = make_runner(part, getattr(self, part), backend, precisions[part], onnx=onnx_files.get(part),
                                        input_size=sizes[part], joint_set=self.joint_set.name, source_sha256=sha)
             setattr(self, part, runner)
             self.runtime[part] = info
@@ -189,8 +201,8 @@ class Estimator:
         onnx_files = opts.pop("onnx_files", None)
         check_options(opts, str(spec.folder / BUNDLE_FILE))
         if opts.get("backend", "torch") != "torch" and onnx_files is None:
-            from .export import onnx_paths  # the bundle's own exports (posenet3d export --into-bundle)
-            onnx_files = onnx_paths(spec.folder, int8=opts.get("precision") == "int8")
+            from .export import bundle_onnx_files  # the bundle's own exports (posenet3d export --into-bundle)
+            onnx_files = bundle_onnx_files(spec.folder, part_precisions(opts.get("precision", "fp32")))
         log.info("loaded estimator bundle %s (%s)", spec.folder, ", ".join(
             f"{p}: {spec.paths[p].name}" for p in BUNDLE_PARTS))
         return cls(nets["detector"], nets["rootnet"], nets["posenet"], pose_cfg=spec.cfgs["posenet"],

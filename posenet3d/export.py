@@ -197,12 +197,16 @@ def check_metadata(meta: dict[str, str], source: str, part: str, *, input_size: 
                              f"{json.dumps(dict(heads))}")
 
 
-def onnx_paths(folder: str | os.PathLike, int8: bool = False) -> dict[str, Path] | None:
-    """The bundle folder's ONNX files per part (None when any is missing)."""
-    names = ONNX_INT8_FILES if int8 else ONNX_FILES
-    paths = {part: Path(folder) / name for part, name in names.items()}
-    return paths if all(p.is_file() for p in paths.values()) else None
+def bundle_onnx_files(folder: str | os.PathLike, precisions: dict[str, str]) -> dict[str, Path]:
+    """The bundle folder's ONNX file of each part at its precision (``*.int8.onnx`` for int8, else the fp32
+    file), for the parts that have one."""
+    out = {}
+    for part, precision in precisions.items():
+        path = Path(folder) / (ONNX_INT8_FILES if precision == "int8" else ONNX_FILES)[part]
+        if path.is_file():
+            out[part] = path
+    return out
 
 
-__all__ = ["ONNX_FILES", "ONNX_INT8_FILES", "OPSET", "check_metadata", "export_onnx", "network_metadata",
-           "onnx_paths", "read_metadata", "register_deform_conv", "set_metadata"]
+__all__ = ["ONNX_FILES", "ONNX_INT8_FILES", "OPSET", "bundle_onnx_files", "check_metadata", "export_onnx",
+           "network_metadata", "read_metadata", "register_deform_conv", "set_metadata"]

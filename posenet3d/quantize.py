@@ -44,22 +44,30 @@ class _Recorder(nn.Module):
         return self.net(*args, **kwargs)
 
 
-def calibration_inputs(estimator, num_images: int = 32, seed: int = CALIBRATION_SEED,
-                       size: int = 512) -> dict[str, list[list[np.ndarray]]]:
+def calibration_inputs(estimator, num_images: int = 32, seed: int = CALIBRATION_SEED, size: int = 512, *,
+                       images: list[np.ndarray] | None = None,
+                       boxes: np.ndarray | None = None) -> dict[str, list[list[np.ndarray]]]:
     """Per part (detector / rootnet / posenet) the input arrays of each network call while the (torch)
-    ``estimator`` runs on ``num_images`` synthetic training-world images (module docstring)."""
+    ``estimator`` runs on ``num_images`` synthetic training-world images (module docstring) — or on ``images``
+    (BGR arrays) when given; with ``boxes`` (``(N, 4)`` ``[x, y, w, h]`` px) the people stages get those boxes
+    instead of the detections (for networks with random weights, which detect nobody)."""
     from .synth.scene import render_scene
     if estimator.backend != "torch":
         raise ValueError("calibration runs the torch estimator (backend torch)")
-    rng = np.random.default_rng(seed)
+    if images is None:
+        rng = np.random.default_rng(seed)
+        images = (render_scene(rng, size=size)[0] for _ in range(num_images))
     saved = {part: getattr(estimator, part) for part in ("detector", "rootnet", "posenet")}
     recorders = {part: _Recorder(net) for part, net in saved.items()}
     try:
         for part, rec in recorders.items():
             setattr(estimator, part, rec)
-        for _ in range(num_images):
-            image, _people = render_scene(rng, size=size)
-            estimator.estimate(image)
+        for image in images:
+            if boxes is None:
+                estimator.estimate(image)
+            else:
+                estimator.detect(image)
+                estimator.estimate_from_boxes(image, boxes)
     finally:
         for part, net in saved.items():
             setattr(estimator, part, net)

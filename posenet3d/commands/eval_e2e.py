@@ -2,6 +2,8 @@
 
     posenet3d eval-e2e --model-dir demo/model --data data/Synthetic/test            # the bundled model
     posenet3d eval-e2e --model-dir demo/model --data data/MuPoTS --num 100
+    posenet3d eval-e2e --model-dir demo/model --backend onnxruntime --precision int8
+    posenet3d eval-e2e --model-dir demo/model --backend onnxruntime --precision posenet=int8
 
 Reads a MuPoTS-3D-layout test set (``data/MuPoTS`` or the synthetic world's ``test`` split), runs the whole
 pipeline on every image with its own intrinsics (detector → RootNet → PoseNet, no ground truth used), and
@@ -9,7 +11,8 @@ matches predicted to annotated people one-to-one by 3D root distance (greedy, cl
 it prints recall (matched / annotated), precision (matched / predicted), the MRPE of the matched people and their
 root-relative MPJPE over the joints both skeletons have (mm, camera frame); then the matched joints' error per
 decile of their confidence (:attr:`posenet3d.results.Person.joint_conf`): a useful confidence gives errors that
-fall as it rises. ``--out FILE`` also writes the tables as JSON (atomically).
+fall as it rises. ``--out FILE`` also writes the tables as JSON (atomically). ``--backend`` and ``--precision``
+(one for all networks, or ``PART=PRECISION,…``) choose what runs the networks (docs/deploy.md).
 """
 from __future__ import annotations
 
@@ -39,11 +42,19 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     p.add_argument("--radii", type=float, nargs="+", default=[250.0, 500.0, 1000.0], help="matching radii, mm")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--out", default=None, help="also write the results as JSON here")
+    p.add_argument("--backend", choices=("torch", "onnxruntime", "openvino"), default="torch")
+    p.add_argument("--precision", default="fp32", help="fp32, bf16, int8, or PART=PRECISION,... (others fp32)")
     args = p.parse_args(argv)
+    precision = args.precision
+    if "=" in precision:
+        try:
+            precision = dict(item.split("=", 1) for item in precision.split(","))
+        except ValueError:
+            p.error(f"--precision {args.precision}: expected PART=PRECISION,...")
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        est = Estimator.from_bundle(args.model_dir)
+        est = Estimator.from_bundle(args.model_dir, backend=args.backend, precision=precision)
         records = build_dataset("MuPoTS", "test", root=args.data).records
     except (EstimatorError, CheckpointError, DatasetError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -57,13 +68,15 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         ev.add_image(path, by_image[path])
     rows = ev.rows()
     print(f"{len(images) - len(ev.failed)} images, {ev.annotated} annotated people, {ev.predicted} predicted "
-          f"({args.model_dir} on {args.data}; joints compared: {len(ev.common)})")
+          f"({args.model_dir} on {args.data}; joints compared: {len(ev.common)}; backend {args.backend}, "
+          f"precision {args.precision})")
     _print_rows(rows)
     deciles = error_by_confidence(np.array(ev.joint_err), np.array(ev.joint_conf))
     _print_deciles(deciles, max(args.radii))
     if args.out:
         out = Path(args.out)
-        write_result_json({"model_dir": args.model_dir, "data": args.data, "images": len(images),
+        write_result_json({"model_dir": args.model_dir, "data": args.data, "backend": args.backend,
+                           "precision": args.precision, "images": len(images),
                            "failed": ev.failed, "annotated": ev.annotated, "predicted": ev.predicted,
                            "joints_compared": ev.common, "by_radius": rows, "error_by_joint_confidence": deciles},
                           out.stem, out.parent)
