@@ -11,7 +11,10 @@ matches predicted to annotated people one-to-one by 3D root distance (greedy, cl
 it prints recall (matched / annotated), precision (matched / predicted), the MRPE of the matched people and their
 root-relative MPJPE over the joints both skeletons have (mm, camera frame); then the matched joints' error per
 decile of their confidence (:attr:`posenet3d.results.Person.joint_conf`): a useful confidence gives errors that
-fall as it rises. ``--out FILE`` also writes the tables as JSON (atomically). ``--backend`` and ``--precision``
+fall as it rises. With ``--det-ap COCO_JSON`` (the split's ``coco_person_keypoints.json``; image ``file_name``
+relative to ``<data>/data``) also the COCO box AP of the estimator's person boxes at its own score threshold
+(the operating point, so lower than the detector's AP over all peaks). ``--out FILE`` also writes the tables as
+JSON (atomically). ``--backend`` and ``--precision``
 (one for all networks, or ``PART=PRECISION,…``) choose what runs the networks (docs/deploy.md).
 """
 from __future__ import annotations
@@ -42,6 +45,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     p.add_argument("--radii", type=float, nargs="+", default=[250.0, 500.0, 1000.0], help="matching radii, mm")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--out", default=None, help="also write the results as JSON here")
+    p.add_argument("--det-ap", default=None, metavar="COCO_JSON",
+                   help="also the person-box AP against this COCO json (e.g. data/Synthetic/test/"
+                        "coco_person_keypoints.json)")
     p.add_argument("--backend", choices=("torch", "onnxruntime", "openvino"), default="torch")
     p.add_argument("--precision", default="fp32", help="fp32, bf16, int8, or PART=PRECISION,... (others fp32)")
     args = p.parse_args(argv)
@@ -73,12 +79,18 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     _print_rows(rows)
     deciles = error_by_confidence(np.array(ev.joint_err), np.array(ev.joint_conf))
     _print_deciles(deciles, max(args.radii))
+    det_ap = None
+    if args.det_ap:
+        det_ap = _det_ap(args.det_ap, Path(args.data) / "data", ev.boxes, images)
+        print(f"person-box AP (COCO, at the estimator's score threshold {est.det_score_thresh:g}): "
+              f"AP {det_ap['AP']:.4f}, AP50 {det_ap['AP50']:.4f}")
     if args.out:
         out = Path(args.out)
         write_result_json({"model_dir": args.model_dir, "data": args.data, "backend": args.backend,
                            "precision": args.precision, "images": len(images),
                            "failed": ev.failed, "annotated": ev.annotated, "predicted": ev.predicted,
-                           "joints_compared": ev.common, "by_radius": rows, "error_by_joint_confidence": deciles},
+                           "joints_compared": ev.common, "by_radius": rows, "error_by_joint_confidence": deciles,
+                           "person_box_ap": det_ap},
                           out.stem, out.parent)
     return 1 if ev.failed else 0
 
@@ -99,6 +111,7 @@ class _Evaluation:
         self.failed: list[str] = []
         self.joint_err: list[float] = []
         self.joint_conf: list[float] = []
+        self.boxes: dict[str, list[tuple[list[float], float]]] = {}
 
     def add_image(self, path: str, recs: list) -> None:
         r0 = recs[0]
@@ -108,6 +121,7 @@ class _Evaluation:
             self.failed.append(f"{path}: {exc}")
             print(f"warning: {path}: {exc}", file=sys.stderr)
             return
+        self.boxes[path] = [([float(v) for v in q.bbox], float(q.score)) for q in result.people]
         gt_root = np.array([r.root_cam for r in recs], dtype=np.float64)
         pred_root = np.array([q.root_cam_mm for q in result.people], dtype=np.float64).reshape(-1, 3)
         self.annotated += len(recs)
@@ -132,6 +146,22 @@ class _Evaluation:
                  "mrpe_matched_mm": float(np.mean(s["root_err"])) if s["root_err"] else None,
                  "mpjpe_matched_mm": float(np.mean(s["mpjpe"])) if s["mpjpe"] else None}
                 for radius, s in self.stats.items()]
+
+
+def _det_ap(coco_json: str, image_root: Path, boxes: dict[str, list], images: list[str]) -> dict[str, float]:
+    """COCO person-box AP of the evaluated images' boxes (``{image path: [(xywh, score)]}``), against the
+    annotations of those images only."""
+    import json
+
+    from posenet3d.evaluation.detection import evaluate_person_ap
+    gt = json.loads(Path(coco_json).read_text())
+    ids = {str((image_root / im["file_name"]).resolve()): im["id"] for im in gt["images"]}
+    wanted = {ids[str(Path(p).resolve())] for p in images if str(Path(p).resolve()) in ids}
+    gt = {**gt, "images": [im for im in gt["images"] if im["id"] in wanted],
+          "annotations": [a for a in gt["annotations"] if a["image_id"] in wanted]}
+    dets = [{"image_id": ids[str(Path(p).resolve())], "category_id": 1, "bbox": b, "score": s}
+            for p, found in boxes.items() if str(Path(p).resolve()) in ids for b, s in found]
+    return evaluate_person_ap(gt, dets)
 
 
 def _fmt(v: float | None) -> str:
