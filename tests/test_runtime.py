@@ -174,13 +174,19 @@ def test_int8_quantisation_runs_close_to_fp32(nets):
     assert meta["precision"] == "int8" and "4 batches" in meta["calibration"] and len(q) < len(fp32) / 2
     with pytest.raises(EstimatorError, match="a int8 export, but precision fp32 needs fp32"):
         make_runner("posenet", nets["posenet"], "onnxruntime", onnx=q, input_size=64)
+    k = torch.tensor([[2500.0], [4000.0], [7000.0], [5000.0]])
+    q_root = quantize_int8(export_onnx("rootnet", nets["rootnet"], 64), [[f[0], k.numpy()] for f in feeds])
     x = crops(3)
     with torch.inference_mode():
-        ref = nets["posenet"](x)
+        ref, ref_root = nets["posenet"](x), nets["rootnet"](x, k[:3])
     for backend in BACKENDS:
         net, _ = make_runner("posenet", nets["posenet"], backend, "int8", onnx=q, input_size=64)
         err = float((net(x) - ref).abs().max())
         assert 0 < err < 1.5, backend  # quantised: not identical, but within ~1 heatmap cell of 16
+        root, _ = make_runner("rootnet", nets["rootnet"], backend, "int8", onnx=q_root, input_size=64)
+        r = root(x, k[:3])
+        assert float((r[:, :2] - ref_root[:, :2]).abs().max()) < 1.5, backend
+        assert float((r[:, 2] / ref_root[:, 2] - 1).abs().max()) < 0.05, backend  # depth within 5 %
 
 
 def test_export_command_into_bundle(nets, tmp_path, capsys):
