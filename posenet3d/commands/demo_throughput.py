@@ -31,8 +31,11 @@ def run_throughput(est, items: list[InputItem], out, camera: dict, batch_images:
         print(f"FAILED {v.path}: --throughput takes images; run videos without it", file=sys.stderr)
     target = out.folder / RESULTS_FILE
     item = InputItem(out.folder, "image")
-    if ctx is None or ctx.is_main:
-        out.check(item, [target])  # before any work
+    try:
+        out.check(item, [target])  # before any work, on every rank alike (no rank waits for a refused one)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     t0 = time.perf_counter()
     lines = collect_lines(est, [i.path for i in images], batch_images=batch_images,
                           camera=(lambda p: camera) if camera else camera_of, ctx=ctx)
