@@ -1,6 +1,6 @@
 """Images per second over a folder: the per-image loop against throughput mode, per backend.
 
-    posenet3d bench throughput --input data/Synthetic/test/data/MultiPersonTestSet --num 200
+    posenet3d bench throughput --input 'data/Synthetic/test/data/MultiPersonTestSet/*/*.jpg' --num 200
     posenet3d bench throughput --backends torch openvino --batch-images 4 8
 
 The per-image loop reads each image and calls ``Estimator.estimate`` on it, one after the other (what the demo
@@ -42,7 +42,9 @@ def throughput(est: Estimator, paths: list[Path], batch_images: int) -> float:
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     p = command_parser(prog, __doc__)
     p.add_argument("--model-dir", type=Path, default=REPO / "demo" / "model")
-    p.add_argument("--input", default=str(REPO / "data" / "Synthetic" / "test" / "data" / "MultiPersonTestSet"))
+    p.add_argument("--input", default=str(REPO / "data" / "Synthetic" / "test" / "data" / "MultiPersonTestSet" / "*"
+                                          / "*.jpg"), help="images: a folder or a pattern (default: the synthetic "
+                                                           "test split's 200 images)")
     p.add_argument("--num", type=int, default=200, help="first N images (default 200)")
     p.add_argument("--backends", nargs="+", default=["torch"], choices=("torch", "onnxruntime", "openvino"))
     p.add_argument("--batch-images", type=int, nargs="+", default=[8])
@@ -52,7 +54,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         p.error("--num and --batch-images must be >= 1")
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    paths = [i.path for i in discover_inputs(args.input) if i.kind == "image"][:args.num]
+    paths = [i.path for i in discover_inputs(args.input) if i.kind == "image" and i.error is None][:args.num]
     if not paths:
         p.error(f"--input {args.input}: no images")
     rate0 = matmul_gflops()
