@@ -100,7 +100,8 @@ def option_names() -> tuple[str, ...]:
     # the bundle format follows the Estimator's signature (imported here: the estimator imports this module)
     from .estimator import Estimator
     return tuple(name for name, p in inspect.signature(Estimator.__init__).parameters.items()
-                 if p.kind == p.KEYWORD_ONLY and name not in ("pose_cfg", "root_cfg", "device", "identity"))
+                 if p.kind == p.KEYWORD_ONLY
+                 and name not in ("pose_cfg", "root_cfg", "device", "identity", "onnx_files"))
 
 
 def check_options(options: Mapping, source: str) -> None:

@@ -220,6 +220,15 @@ def broadcast_int(value: int, ctx: DistContext) -> int:
     return int(t.item())
 
 
+def gather_objects(obj, ctx: DistContext) -> list | None:
+    """Every process's picklable ``obj`` on rank 0, in rank order; None on the other ranks (a collective)."""
+    if not ctx.distributed:
+        return [obj]
+    out = [None] * ctx.world_size if ctx.is_main else None
+    dist.gather_object(obj, out, dst=0)
+    return out
+
+
 def barrier(ctx: DistContext) -> None:
     """Wait for every process (no-op in a single process)."""
     if ctx.distributed:

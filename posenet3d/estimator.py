@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -77,6 +78,16 @@ MIN_IMAGE_SIDE_PX = 8
 
 # -------------------------------------------------------------------------------------------- estimator --
 
+def part_precisions(precision: str | dict) -> dict[str, str]:
+    """``precision`` (one name, or a mapping part → name) as a precision per part (parts not named: fp32)."""
+    if isinstance(precision, str):
+        return dict.fromkeys(BUNDLE_PARTS, precision)
+    unknown = sorted(set(precision) - set(BUNDLE_PARTS))
+    if unknown:
+        raise EstimatorError(f"precision: unknown parts {unknown}; expected {list(BUNDLE_PARTS)}")
+    return {part: str(precision.get(part, "fp32")) for part in BUNDLE_PARTS}
+
+
 class Estimator:
     """Absolute 3D poses of every person in an image (see the module docstring for the stages and units).
 
@@ -103,6 +114,13 @@ class Estimator:
         channels_last: run the networks in channels-last memory format.
         identity: what the networks are (:func:`~posenet3d.bundle.model_identity`: name, version, domain, files),
             carried by every result as ``model``; :meth:`from_bundle` and :meth:`from_files` fill it in.
+        backend: what runs the networks: ``torch``, ``onnxruntime`` or ``openvino`` (CPU only; the same outputs
+            within 1e-3 heatmap units and 0.5 mm, :mod:`posenet3d.runtime`).
+        precision: ``fp32``, ``bf16`` (torch autocast or OpenVINO, on a CPU with native bf16; elsewhere fp32
+            with a note in :attr:`runtime`) or ``int8`` (onnxruntime/openvino from int8 ONNX files); or a mapping
+            part → precision (parts not named: fp32).
+        onnx_files: per part (detector/rootnet/posenet) the ONNX file to run (:mod:`posenet3d.export`); parts
+            without one are exported from the torch networks when the estimator is built.
     """
 
     def __init__(self, detector: nn.Module | None, rootnet: nn.Module, posenet: nn.Module, *, pose_cfg: ModelConfig,
@@ -110,7 +128,8 @@ class Estimator:
                  det_nms_iou: float | None = 0.7, det_flip_test: bool = False, joint_set: str | None = None,
                  device: str | torch.device = "cpu", flip_test: bool = True, pose_nms: bool = False,
                  max_detection_side: int | None = 1024, max_people: int | None = None, batch_size: int = 16,
-                 channels_last: bool = False, identity: dict | None = None) -> None:
+                 channels_last: bool = False, identity: dict | None = None, backend: str = "torch",
+                 precision: str | dict = "fp32", onnx_files: dict | None = None) -> None:
         if int(det_input_size) != det_input_size or det_input_size < 32 or det_input_size % 32:
             raise EstimatorError(f"det_input_size must be a positive multiple of 32 px, got {det_input_size}")
         if not 0.0 <= float(det_score_thresh) < 1.0:
@@ -147,6 +166,37 @@ class Estimator:
         self.detector = None if detector is None else detector.to(self.device, memory_format=fmt).eval()
         self.rootnet = rootnet.to(self.device, memory_format=fmt).eval()
         self.posenet = posenet.to(self.device, memory_format=fmt).eval()
+        self._set_runtime(backend, precision, onnx_files or {})
+
+    def _set_runtime(self, backend: str, precision: str | dict, onnx_files: dict) -> None:
+        """Replace the three networks by their runners (:func:`~posenet3d.runtime.make_runner`); what runs each
+        part is in ``self.runtime`` (:class:`~posenet3d.runtime.RunnerInfo`)."""
+        from .runtime import RunnerInfo, make_runner
+        if backend != "torch" and self.device.type != "cpu":
+            raise EstimatorError(f"backend {backend} runs on the CPU only, not on {self.device}")
+        precisions = part_precisions(precision)
+        unknown = sorted(set(onnx_files) - set(BUNDLE_PARTS))
+        if unknown:
+            raise EstimatorError(f"onnx_files: unknown parts {unknown}; expected {list(BUNDLE_PARTS)}")
+        sizes = {"detector": self.det_input_size, "rootnet": self.root_codec.input_shape[0],
+                 "posenet": self.pose_codec.input_shape[0]}
+        self.backend, self.precision, self.runtime = backend, precision, {}
+        for part in BUNDLE_PARTS:
+            net = getattr(self, part)
+            if net is None:  # boxes given by the caller: no detector
+                continue
+            if isinstance(net, TorchvisionPersonDetector):  # two-stage torchvision detectors stay in torch
+                note = ("" if backend == "torch" and precisions[part] == "fp32" else
+                        f"detector: {net.name} runs in torch at fp32 (no {backend}/{precisions[part]} export)")
+                if note:
+                    log.warning(note)
+                self.runtime[part] = RunnerInfo("torch", precisions[part], "fp32", note)
+                continue
+            sha = (((self.identity or {}).get("files") or {}).get(part) or {}).get("sha256")
+            runner, info = make_runner(part, getattr(self, part), backend, precisions[part], onnx=onnx_files.get(part),
+                                       input_size=sizes[part], joint_set=self.joint_set.name, source_sha256=sha)
+            setattr(self, part, runner)
+            self.runtime[part] = info
 
     # ---------------------------------------------------------------------------------- constructors
     @classmethod
@@ -155,8 +205,9 @@ class Estimator:
         """Load a bundle folder (``estimator.yaml`` + weights, module docstring). ``options`` override the
         bundle's ``options``; ``detector`` (``"torchvision:NAME"``, or ``"centernet"``: the bundle's own) replaces
         the bundle's detector (None: the bundle's, which may itself name a torchvision detector, built with its
-        COCO weights). Raises :class:`EstimatorError` / :class:`~posenet3d.checkpoint.CheckpointError` naming the
-        file."""
+        COCO weights). With a ``backend`` other than torch the bundle's ONNX files are used when it has them
+        (``posenet3d export --into-bundle``; ``*.int8.onnx`` for ``precision="int8"``). Raises
+        :class:`EstimatorError` / :class:`~posenet3d.checkpoint.CheckpointError` naming the file."""
         spec = read_bundle(folder)
         det_name = spec.detector if detector is None else detector
         if det_name == "centernet":
@@ -182,11 +233,16 @@ class Estimator:
         opts = {**spec.options, **options}
         if "detector" in spec.cfgs:
             opts.setdefault("det_input_size", spec.cfgs["detector"].input_size)
+        onnx_files = opts.pop("onnx_files", None)
         check_options(opts, str(spec.folder / BUNDLE_FILE))
+        if opts.get("backend", "torch") != "torch" and onnx_files is None:
+            from .export import bundle_onnx_files  # the bundle's own exports (posenet3d export --into-bundle)
+            onnx_files = bundle_onnx_files(spec.folder, part_precisions(opts.get("precision", "fp32")))
         log.info("loaded estimator bundle %s (%s)", spec.folder, ", ".join(
             f"{p}: {identity['files'][p]['file']}" for p in BUNDLE_PARTS))
         return cls(nets["detector"], nets["rootnet"], nets["posenet"], pose_cfg=spec.cfgs["posenet"],
-                   root_cfg=spec.cfgs["rootnet"], device=device, identity=identity, **opts)
+                   root_cfg=spec.cfgs["rootnet"], device=device, identity=identity, onnx_files=onnx_files,
+                   **opts)
 
     @classmethod
     def from_files(cls, detector: str | os.PathLike | None, rootnet: str | os.PathLike, posenet: str | os.PathLike, *,
@@ -212,7 +268,7 @@ class Estimator:
         domain = domain or ("published" if pose_cfg is None and root_cfg is None else "own")
         name = name or ("3dmppe-published" if domain == "published" else "own")
         model_identity(name, None, domain, {}, {})  # checks the domain before loading anything
-        check_options(options, "from_files")
+        check_options({k: v for k, v in options.items() if k != "onnx_files"}, "from_files")
         pose_cfg = pose_cfg or ModelConfig(task="posenet")
         root_cfg = root_cfg or ModelConfig(task="rootnet")
         if detector is None:
@@ -260,29 +316,44 @@ class Estimator:
         """Person boxes ``(N, 4)`` ``[x, y, w, h]`` px of the full image and their scores ``(N,)``, best first."""
         if self.detector is None:
             raise EstimatorError("this estimator has no detector: give the boxes (estimate_from_boxes)")
-        h, w = image_bgr.shape[:2]
-        small, sx, sy = image_bgr, 1.0, 1.0
-        if self.max_detection_side is not None and max(h, w) > self.max_detection_side:
-            r = self.max_detection_side / max(h, w)
-            size = (max(1, round(w * r)), max(1, round(h * r)))
-            small = cv2.resize(image_bgr, size, interpolation=cv2.INTER_AREA)
-            sx, sy = w / size[0], h / size[1]
+        return self.detect_many([image_bgr])[0]
+
+    def detect_many(self, images_bgr: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """:meth:`detect` of several images in one detector batch (each letterboxed onto the same input; a
+        torchvision detector takes them one by one)."""
+        if self.detector is None:
+            raise EstimatorError("this estimator has no detector: give the boxes (estimate_from_boxes)")
+        smalls, scales = [], []
+        for image_bgr in images_bgr:
+            h, w = image_bgr.shape[:2]
+            small, sx, sy = image_bgr, 1.0, 1.0
+            if self.max_detection_side is not None and max(h, w) > self.max_detection_side:
+                r = self.max_detection_side / max(h, w)
+                size = (max(1, round(w * r)), max(1, round(h * r)))
+                small = cv2.resize(image_bgr, size, interpolation=cv2.INTER_AREA)
+                sx, sy = w / size[0], h / size[1]
+            smalls.append(small)
+            scales.append((sx, sy))
         with torch.inference_mode():
             if isinstance(self.detector, TorchvisionPersonDetector):
-                det = self.detector.detect(small, score_thresh=self.det_score_thresh, nms_iou=self.det_nms_iou)
+                dets = [self.detector.detect(small, score_thresh=self.det_score_thresh, nms_iou=self.det_nms_iou)
+                        for small in smalls]
             else:
-                det = detect_people(self.detector, small, input_size=self.det_input_size,
-                                    score_thresh=self.det_score_thresh, flip_test=self.det_flip_test,
-                                    nms_iou=self.det_nms_iou)[0]
-        xyxy = det.boxes_xyxy.astype(np.float64)
-        if sx != 1.0 or sy != 1.0:  # pixel centres: u_full = (u_small + 0.5)·s − 0.5
-            xyxy[:, [0, 2]] = (xyxy[:, [0, 2]] + 0.5) * sx - 0.5
-            xyxy[:, [1, 3]] = (xyxy[:, [1, 3]] + 0.5) * sy - 0.5
-        boxes = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
-        scores = det.scores.astype(np.float64)
-        if self.max_people is not None:
-            boxes, scores = boxes[:self.max_people], scores[:self.max_people]
-        return boxes, scores
+                dets = detect_people(self.detector, smalls, input_size=self.det_input_size,
+                                     score_thresh=self.det_score_thresh, flip_test=self.det_flip_test,
+                                     nms_iou=self.det_nms_iou)
+        out = []
+        for det, (sx, sy) in zip(dets, scales):
+            xyxy = det.boxes_xyxy.astype(np.float64)
+            if sx != 1.0 or sy != 1.0:  # pixel centres: u_full = (u_small + 0.5)·s − 0.5
+                xyxy[:, [0, 2]] = (xyxy[:, [0, 2]] + 0.5) * sx - 0.5
+                xyxy[:, [1, 3]] = (xyxy[:, [1, 3]] + 0.5) * sy - 0.5
+            boxes = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
+            scores = det.scores.astype(np.float64)
+            if self.max_people is not None:
+                boxes, scores = boxes[:self.max_people], scores[:self.max_people]
+            out.append((boxes, scores))
+        return out
 
     def crop_batch(self, image_bgr: np.ndarray, crop_boxes_px: np.ndarray, codec: TopDownCodec
                    ) -> tuple[torch.Tensor, CropRecord]:
@@ -387,36 +458,108 @@ class Estimator:
         return (f"the image is {w}x{h} px, too small to hold a person (a side under {MIN_IMAGE_SIDE_PX} px): "
                 f"nobody was searched for")
 
-    def _estimate(self, img: np.ndarray, boxes: np.ndarray, scores: np.ndarray, intr: Intrinsics,
-                  timings: dict[str, float], t0: float, per_crop: bool, processed: bool = False) -> EstimateResult:
+    def estimate_many(self, images: Iterable, cameras: Iterable[dict] | None = None, *,
+                      batch_images: int = 8) -> Iterator[EstimateResult]:
+        """Throughput mode: :meth:`estimate` of every image of ``images`` (paths or arrays, any iterable — e.g.
+        decoded in a background thread by :func:`~posenet3d.media.prefetch`), in order, ``batch_images`` at a
+        time: the detector runs once per group and RootNet/PoseNet on the people of the whole group together
+        (``batch_size`` people per call). ``cameras``: one ``{"intrinsics": …}`` / ``{"focal": …}`` / ``{}`` per
+        image (default f = 1500 px). Results equal :meth:`estimate`'s up to float rounding; the network stages'
+        ``timings_ms`` are the group's, shared among its images by their people. An image that cannot be read
+        raises here, as in :meth:`estimate`, after the results of the images before its group."""
+        if int(batch_images) < 1:
+            raise EstimatorError(f"batch_images must be >= 1, got {batch_images}")
+        cams = iter(cameras) if cameras is not None else None
+        group: list = []
+        for image in images:
+            group.append((image, next(cams, {}) if cams is not None else {}))
+            if len(group) == batch_images:
+                yield from self._estimate_group(group)
+                group = []
+        if group:
+            yield from self._estimate_group(group)
+
+    def _estimate_group(self, group: list) -> list[EstimateResult]:
+        t0 = time.perf_counter()
+        items = []  # per image: [img, intr, timings, job or None, note or None]
+        for image, cam in group:
+            timings = dict.fromkeys(STAGES, 0.0)
+            img = self._image(image, timings)
+            intr = resolve_intrinsics(img.shape[1], img.shape[0], cam.get("intrinsics"), cam.get("focal"))
+            items.append([img, intr, timings, None, self._too_small(img)])
+        searched = [it for it in items if it[4] is None]
+        t = time.perf_counter()
+        detections = self.detect_many([it[0] for it in searched]) if searched else []
+        t_det = (time.perf_counter() - t) * 1000.0
+        for it, (boxes, scores) in zip(searched, detections):
+            it[2]["detector"] = t_det / len(searched)
+            it[3] = self._crop_job(it[0], boxes, scores, it[1], it[2])
+        jobs = [it[3] for it in items if it[3] is not None]
+        if jobs:
+            t = time.perf_counter()
+            root_out = self.run_rootnet(torch.cat([j["x_root"] for j in jobs]), np.concatenate([j["k"] for j in jobs]))
+            t_root = (time.perf_counter() - t) * 1000.0
+            t = time.perf_counter()
+            coord_hm, joint_conf = self.run_posenet(torch.cat([j["x_pose"] for j in jobs]))
+            t_pose = (time.perf_counter() - t) * 1000.0
+            start, total = 0, sum(len(j["boxes"]) for j in jobs)
+            for j in jobs:
+                n = len(j["boxes"])
+                j["outputs"] = root_out[start:start + n], coord_hm[start:start + n], joint_conf[start:start + n]
+                j["timings"]["rootnet"], j["timings"]["posenet"] = t_root * n / total, t_pose * n / total
+                start += n
+        results = []
+        for img, intr, timings, job, note in items:
+            if job is None:
+                results.append(self._empty(intr, img, timings, t0, (note,) if note else ()))
+            else:
+                results.append(self._finish(job, *job["outputs"], t0))
+        return results
+
+    def _crop_job(self, img: np.ndarray, boxes: np.ndarray, scores: np.ndarray, intr: Intrinsics,
+                  timings: dict[str, float], processed: bool = False) -> dict | None:
+        """The people stage's inputs for one image (crops, their records and k), or None when no box is left."""
         h, w = img.shape[:2]
         ih, iw = self.pose_codec.input_shape
         cboxes, valid = crop_boxes(boxes, w, h, aspect_ratio=iw / ih, processed=processed)
         boxes, scores, cboxes = boxes[valid], scores[valid], cboxes[valid]
         if len(boxes) == 0:
-            return self._empty(intr, img, timings, t0)
-
+            return None
         t = time.perf_counter()
         x_pose, pose_crops = self.crop_batch(img, cboxes, self.pose_codec)
         same = self.root_codec.input_shape == self.pose_codec.input_shape
         x_root, root_crops = (x_pose, pose_crops) if same else self.crop_batch(img, cboxes, self.root_codec)
         k = k_value(cboxes, intr.focal, self.root_codec.area_real_mm)
         timings["crop"] = (time.perf_counter() - t) * 1000.0
+        return {"img": img, "intr": intr, "timings": timings, "boxes": boxes, "scores": scores, "cboxes": cboxes,
+                "x_pose": x_pose, "pose_crops": pose_crops, "x_root": x_root, "root_crops": root_crops, "k": k}
 
+    def _estimate(self, img: np.ndarray, boxes: np.ndarray, scores: np.ndarray, intr: Intrinsics,
+                  timings: dict[str, float], t0: float, per_crop: bool, processed: bool = False) -> EstimateResult:
+        job = self._crop_job(img, boxes, scores, intr, timings, processed)
+        if job is None:
+            return self._empty(intr, img, timings, t0)
         t = time.perf_counter()
-        root_out = self.run_rootnet(x_root, k, per_crop)
+        root_out = self.run_rootnet(job["x_root"], job["k"], per_crop)
         timings["rootnet"] = (time.perf_counter() - t) * 1000.0
         t = time.perf_counter()
-        coord_hm, joint_conf = self.run_posenet(x_pose, per_crop)
+        coord_hm, joint_conf = self.run_posenet(job["x_pose"], per_crop)
         timings["posenet"] = (time.perf_counter() - t) * 1000.0
+        return self._finish(job, root_out, coord_hm, joint_conf, t0)
 
+    def _finish(self, job: dict, root_out: np.ndarray, coord_hm: np.ndarray, joint_conf: np.ndarray,
+                t0: float) -> EstimateResult:
+        """Decode one image's network outputs into its :class:`EstimateResult`."""
+        img, intr, timings, boxes, scores = job["img"], job["intr"], job["timings"], job["boxes"], job["scores"]
+        h, w = img.shape[:2]
         t = time.perf_counter()
-        root = self.root_codec.decode_root(root_out, root_crops, intr.focal, intr.princpt)
-        pose = self.pose_codec.decode_pose(coord_hm, pose_crops, root_out[:, 2], intr.focal, intr.princpt)
+        root = self.root_codec.decode_root(root_out, job["root_crops"], intr.focal, intr.princpt)
+        pose = self.pose_codec.decode_pose(coord_hm, job["pose_crops"], root_out[:, 2], intr.focal, intr.princpt)
         order = np.arange(len(boxes))
         if self.pose_nms and len(boxes) > 1:
             kept = parametric_pose_nms(boxes, scores, pose.joints_img[:, :, :2]).keep
             order = kept[np.argsort(-scores[kept], kind="stable")]
+        cboxes = job["cboxes"]
         people = [Person(bbox=boxes[i].copy(), score=float(scores[i]), root_cam_mm=root.joints_cam_mm[i].copy(),
                          joints_cam_mm=pose.joints_cam_mm[i].copy(), joints_2d_px=pose.joints_img[i, :, :2].copy(),
                          crop_box=cboxes[i].copy(), joint_conf=joint_conf[i].copy()) for i in order]

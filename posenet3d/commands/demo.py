@@ -137,6 +137,15 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--html", action=argparse.BooleanOptionalAction, default=True,
                    help="write the interactive 3D page <name>_3d.html (and plotly.min.js once per folder; "
                         "docs/viewer.md; default: on)")
+    o.add_argument("--backend", choices=("torch", "onnxruntime", "openvino"), default=None,
+                   help="what runs the networks (default torch; docs/deploy.md)")
+    o.add_argument("--precision", choices=("fp32", "bf16", "int8"), default=None,
+                   help="fp32 (default); bf16 on CPUs with native bf16; int8 from an int8 export (docs/deploy.md)")
+    t = p.add_argument_group("throughput (folders of images → one JSON-lines file; docs/deploy.md)")
+    t.add_argument("--throughput", action="store_true",
+                   help="decode in the background, batch the people of several images, write results.jsonl only; "
+                        "under torchrun each process takes a share")
+    t.add_argument("--batch-images", type=int, default=8, help="images per batch with --throughput (default 8)")
     v = p.add_argument_group("video (people tracked with stable ids; docs/video.md)")
     v.add_argument("--video-3d", action=argparse.BooleanOptionalAction, default=True,
                    help="put the 3D views (axes fixed over the clip) beside each video frame (default: on)")
@@ -221,6 +230,8 @@ def check_args(args: argparse.Namespace) -> dict:
     if args.detector and named_detector is None and not Path(args.detector).is_file():
         raise UsageError(f"--detector {args.detector}: no such file, nor a detector name (centernet, "
                          f"{', '.join(detector_names())})")
+    if args.batch_images < 1:
+        raise UsageError(f"--batch-images {args.batch_images}: must be at least 1")
     files = {"--detector": args.detector, "--rootnet": args.rootnet, "--posenet": args.posenet}
     if args.boxes is not None and not args.detector and (args.rootnet or args.posenet):
         del files["--detector"]  # the boxes replace the detector: none is loaded
@@ -282,6 +293,7 @@ def load_estimator(args: argparse.Namespace):
                if v is not None}
     if args.channels_last:
         options["channels_last"] = True
+    options.update({k: v for k, v in (("backend", args.backend), ("precision", args.precision)) if v is not None})
     device = resolve_device(args.device)
     if not args.rootnet:
         return Estimator.from_bundle(args.model_dir or DEFAULT_MODEL_DIR, device=device,
@@ -434,6 +446,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     note = synthetic_note(est, todo, prog)
     if note:
         print(note, file=sys.stderr)
+    if args.throughput:
+        from posenet3d.commands.demo_throughput import run_throughput
+        return run_throughput(est, todo, out, camera, args.batch_images, sidecar_camera)
     bases = output_bases(todo)
     if boxes is not None:
         print(f"boxes: {boxes.describe()}")

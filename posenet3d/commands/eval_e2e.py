@@ -2,6 +2,8 @@
 
     posenet3d eval-e2e --model-dir demo/model --data data/Synthetic/test            # the bundled model
     posenet3d eval-e2e --model-dir demo/model --data data/MuPoTS --num 100
+    posenet3d eval-e2e --model-dir demo/model --backend onnxruntime --precision int8
+    posenet3d eval-e2e --model-dir demo/model --backend onnxruntime --precision posenet=int8
 
 Reads a MuPoTS-3D-layout test set (``data/MuPoTS`` or the synthetic world's ``test`` split), runs the whole
 pipeline on every image with its own intrinsics (detector → RootNet → PoseNet, no ground truth used), and
@@ -9,7 +11,11 @@ matches predicted to annotated people one-to-one by 3D root distance (greedy, cl
 it prints recall (matched / annotated), precision (matched / predicted), the MRPE of the matched people and their
 root-relative MPJPE over the joints both skeletons have (mm, camera frame); then the matched joints' error per
 decile of their confidence (:attr:`posenet3d.results.Person.joint_conf`): a useful confidence gives errors that
-fall as it rises. ``--out FILE`` also writes the tables as JSON (atomically).
+fall as it rises. With ``--det-ap COCO_JSON`` (the split's ``coco_person_keypoints.json``; image ``file_name``
+relative to ``<data>/data``) also the COCO box AP of the estimator's person boxes at its own score threshold
+(the operating point, so lower than the detector's AP over all peaks). ``--out FILE`` also writes the tables as
+JSON (atomically). ``--backend`` and ``--precision``
+(one for all networks, or ``PART=PRECISION,…``) choose what runs the networks (docs/deploy.md).
 """
 from __future__ import annotations
 
@@ -39,11 +45,22 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     p.add_argument("--radii", type=float, nargs="+", default=[250.0, 500.0, 1000.0], help="matching radii, mm")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--out", default=None, help="also write the results as JSON here")
+    p.add_argument("--det-ap", default=None, metavar="COCO_JSON",
+                   help="also the person-box AP against this COCO json (e.g. data/Synthetic/test/"
+                        "coco_person_keypoints.json)")
+    p.add_argument("--backend", choices=("torch", "onnxruntime", "openvino"), default="torch")
+    p.add_argument("--precision", default="fp32", help="fp32, bf16, int8, or PART=PRECISION,... (others fp32)")
     args = p.parse_args(argv)
+    precision = args.precision
+    if "=" in precision:
+        try:
+            precision = dict(item.split("=", 1) for item in precision.split(","))
+        except ValueError:
+            p.error(f"--precision {args.precision}: expected PART=PRECISION,...")
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        est = Estimator.from_bundle(args.model_dir)
+        est = Estimator.from_bundle(args.model_dir, backend=args.backend, precision=precision)
         records = build_dataset("MuPoTS", "test", root=args.data).records
     except (EstimatorError, CheckpointError, DatasetError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -57,15 +74,23 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         ev.add_image(path, by_image[path])
     rows = ev.rows()
     print(f"{len(images) - len(ev.failed)} images, {ev.annotated} annotated people, {ev.predicted} predicted "
-          f"({args.model_dir} on {args.data}; joints compared: {len(ev.common)})")
+          f"({args.model_dir} on {args.data}; joints compared: {len(ev.common)}; backend {args.backend}, "
+          f"precision {args.precision})")
     _print_rows(rows)
     deciles = error_by_confidence(np.array(ev.joint_err), np.array(ev.joint_conf))
     _print_deciles(deciles, max(args.radii))
+    det_ap = None
+    if args.det_ap:
+        det_ap = _det_ap(args.det_ap, Path(args.data) / "data", ev.boxes, images)
+        print(f"person-box AP (COCO, at the estimator's score threshold {est.det_score_thresh:g}): "
+              f"AP {det_ap['AP']:.4f}, AP50 {det_ap['AP50']:.4f}")
     if args.out:
         out = Path(args.out)
-        write_result_json({"model_dir": args.model_dir, "data": args.data, "images": len(images),
+        write_result_json({"model_dir": args.model_dir, "data": args.data, "backend": args.backend,
+                           "precision": args.precision, "images": len(images),
                            "failed": ev.failed, "annotated": ev.annotated, "predicted": ev.predicted,
-                           "joints_compared": ev.common, "by_radius": rows, "error_by_joint_confidence": deciles},
+                           "joints_compared": ev.common, "by_radius": rows, "error_by_joint_confidence": deciles,
+                           "person_box_ap": det_ap},
                           out.stem, out.parent)
     return 1 if ev.failed else 0
 
@@ -86,6 +111,7 @@ class _Evaluation:
         self.failed: list[str] = []
         self.joint_err: list[float] = []
         self.joint_conf: list[float] = []
+        self.boxes: dict[str, list[tuple[list[float], float]]] = {}
 
     def add_image(self, path: str, recs: list) -> None:
         r0 = recs[0]
@@ -95,6 +121,7 @@ class _Evaluation:
             self.failed.append(f"{path}: {exc}")
             print(f"warning: {path}: {exc}", file=sys.stderr)
             return
+        self.boxes[path] = [([float(v) for v in q.bbox], float(q.score)) for q in result.people]
         gt_root = np.array([r.root_cam for r in recs], dtype=np.float64)
         pred_root = np.array([q.root_cam_mm for q in result.people], dtype=np.float64).reshape(-1, 3)
         self.annotated += len(recs)
@@ -119,6 +146,22 @@ class _Evaluation:
                  "mrpe_matched_mm": float(np.mean(s["root_err"])) if s["root_err"] else None,
                  "mpjpe_matched_mm": float(np.mean(s["mpjpe"])) if s["mpjpe"] else None}
                 for radius, s in self.stats.items()]
+
+
+def _det_ap(coco_json: str, image_root: Path, boxes: dict[str, list], images: list[str]) -> dict[str, float]:
+    """COCO person-box AP of the evaluated images' boxes (``{image path: [(xywh, score)]}``), against the
+    annotations of those images only."""
+    import json
+
+    from posenet3d.evaluation.detection import evaluate_person_ap
+    gt = json.loads(Path(coco_json).read_text())
+    ids = {str((image_root / im["file_name"]).resolve()): im["id"] for im in gt["images"]}
+    wanted = {ids[str(Path(p).resolve())] for p in images if str(Path(p).resolve()) in ids}
+    gt = {**gt, "images": [im for im in gt["images"] if im["id"] in wanted],
+          "annotations": [a for a in gt["annotations"] if a["image_id"] in wanted]}
+    dets = [{"image_id": ids[str(Path(p).resolve())], "category_id": 1, "bbox": b, "score": s}
+            for p, found in boxes.items() if str(Path(p).resolve()) in ids for b, s in found]
+    return evaluate_person_ap(gt, dets)
 
 
 def _fmt(v: float | None) -> str:

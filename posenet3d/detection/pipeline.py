@@ -378,8 +378,9 @@ def detect_people(model: nn.Module, images_bgr: np.ndarray | Sequence[np.ndarray
         return []
     prepared = [prepare_image(_check_image(im, f"image {i}"), input_size) for i, im in enumerate(images)]
     x = torch.stack([t for t, _ in prepared])
-    param = next(model.parameters())
-    x = x.to(device=param.device)
+    param = next(model.parameters(), None)  # None: a runner without torch parameters (posenet3d.runtime), CPU
+    if param is not None:
+        x = x.to(device=param.device)
     if flip_test:
         x = torch.cat([x, torch.flip(x, dims=[3])])
     was_training = model.training

@@ -1,6 +1,7 @@
 """End-to-end CPU latency of the estimator against the number of people, per stage, and batched vs crop by crop.
 
     posenet3d bench e2e [--model-dir demo/model] [--people 1 3 6 12] [--runs 2] [--threads N] [--skip-r50]
+    posenet3d bench e2e --runtimes-only --runtime-people 1 6
 
 What is timed (random weights: latency does not depend on them; ``torch.inference_mode``, eval mode, CPU):
 
@@ -15,6 +16,13 @@ What is timed (random weights: latency does not depend on them; ``torch.inferenc
   reference's way, one network call per crop and per mirror, with channels_last off and on. FLOPs are counted
   with ``torch.utils.flop_counter.FlopCounterMode`` (convolutions and matmuls; soft-argmax is not counted), and
   the achieved GFLOP/s is compared with the measured matmul rate.
+
+* **backends and precisions** (``--runtime-people``, default 1 and 6 people): both variants end to end and per
+  stage on torch fp32, torch bf16 autocast, ONNX Runtime fp32, OpenVINO fp32, OpenVINO bf16, ONNX Runtime int8
+  and OpenVINO int8, side by side in one run (:mod:`posenet3d.runtime`); bf16 only where the CPU has native
+  bf16 (the row says so otherwise); int8 from ONNX Runtime static quantisation calibrated on 8 images' inputs
+  (random weights: the timings are what int8 costs, not its accuracy — docs/deploy.md has that).
+  ``--runtimes-only`` runs only this section (with the matmul rate before and after it).
 
 Every figure is the best of ``--runs`` timed runs after one warm-up (the machine may be shared: the best run is
 the least disturbed one). Prints markdown tables.
@@ -40,6 +48,12 @@ from posenet3d.timing import time_ms
 
 IMAGE_SIZE = (1280, 720)  # (W, H) px
 STAGE_COLUMNS = ("detector", "crop", "rootnet", "posenet", "decode")
+
+
+def _bf16_flags() -> str:
+    from posenet3d.runtime import cpu_flags
+    found = sorted(f for f in cpu_flags() if "bf16" in f or "vnni" in f or f.startswith("amx"))
+    return ", ".join(found) if found else "no bf16, VNNI or AMX flags"
 
 
 def best_ms(fn: Callable[[], object], runs: int, warmup: int = 1) -> float:
@@ -76,25 +90,25 @@ def person_boxes(n: int) -> np.ndarray:
     return np.asarray(out, dtype=np.float64)
 
 
-def r50_variant(channels_last: bool = False) -> tuple[str, Estimator]:
+def r50_variant(channels_last: bool = False, **options) -> tuple[str, Estimator]:
     torch.manual_seed(0)
     pose_cfg, root_cfg = ModelConfig(task="posenet"), ModelConfig(task="rootnet")
     det = CenterNet("resdcn_18", ctdet_heads(1), head_conv=64)
     est = Estimator(det, build_network(root_cfg), build_network(pose_cfg), pose_cfg=pose_cfg, root_cfg=root_cfg,
-                    det_input_size=512, channels_last=channels_last)
+                    det_input_size=512, channels_last=channels_last, **options)
     return "ResNet-50 PoseNet/RootNet 256² + resdcn_18 CenterNet 512²", est
 
 
-def bundle_variant(model_dir: Path, channels_last: bool = False) -> tuple[str, Estimator]:
+def bundle_variant(model_dir: Path, channels_last: bool = False, **options) -> tuple[str, Estimator]:
     if (model_dir / "estimator.yaml").is_file():
-        est = Estimator.from_bundle(model_dir, channels_last=channels_last)
+        est = Estimator.from_bundle(model_dir, channels_last=channels_last, **options)
         return f"bundle {model_dir}", est
     torch.manual_seed(0)
     pose_cfg = load_config(REPO / "cfg" / "synthetic_posenet.yaml").model
     root_cfg = load_config(REPO / "cfg" / "synthetic_rootnet.yaml").model
     det = CenterNet("res_18", ctdet_heads(1), head_conv=64)
     est = Estimator(det, build_network(root_cfg), build_network(pose_cfg), pose_cfg=pose_cfg, root_cfg=root_cfg,
-                    det_input_size=512, channels_last=channels_last)
+                    det_input_size=512, channels_last=channels_last, **options)
     m = pose_cfg
     return (f"stand-in for the bundle (no {model_dir}/estimator.yaml): cfg/synthetic_* "
             f"(ResNet-{m.backbone_depth} ×{m.backbone_width:g}, {m.input_size}², {m.depth_dim} bins) + res_18 "
@@ -130,6 +144,69 @@ def bench_pose_stage(est: Estimator, n_people: int, runs: int) -> dict[str, floa
     return {"batched": batched, "per_crop": per_crop, "gflop": counter.get_total_flops() / 1e9}
 
 
+#: (backend, precision) of the runtime comparison, in column order.
+RUNTIMES = (("torch", "fp32"), ("torch", "bf16"), ("onnxruntime", "fp32"), ("openvino", "fp32"),
+            ("openvino", "bf16"), ("onnxruntime", "int8"), ("openvino", "int8"))
+
+
+def int8_files(build: Callable, folder: Path) -> dict[str, Path]:
+    """int8 ONNX files of a variant's networks (written to ``folder``), calibrated on the inputs of 8 synthetic
+    images with 6 people (:func:`posenet3d.quantize.calibration_inputs`)."""
+    from posenet3d.export import export_onnx
+    from posenet3d.quantize import calibration_inputs, quantize_int8
+    _, est = build(False)
+    sizes = {"detector": est.det_input_size, "rootnet": est.root_codec.input_shape[0],
+             "posenet": est.pose_codec.input_shape[0]}
+    feeds = calibration_inputs(est, images=[synthetic_image(seed) for seed in range(1, 9)], boxes=person_boxes(6))
+    files = {}
+    for part, size in sizes.items():
+        sha = ((est.identity or {}).get("files", {}).get(part) or {}).get("sha256")
+        fp32 = export_onnx(part, getattr(est, part), size, joint_set=est.joint_set.name, source_sha256=sha)
+        files[part] = folder / f"{part}.int8.onnx"
+        files[part].write_bytes(quantize_int8(fp32, feeds[part], part))
+    return files
+
+
+def bench_runtimes(build: Callable, people: list[int], runs: int, tmp: Path) -> tuple[str, list[dict]]:
+    """(variant name, rows): end to end (ms per image) and per stage at each ``people`` count for every
+    (backend, precision) of :data:`RUNTIMES`; a row holds ``skipped`` (the reason) where one cannot run here."""
+    from posenet3d.runtime import native_bf16
+    rows, int8, name = [], None, ""
+    for backend, precision in RUNTIMES:
+        row = {"backend": backend, "precision": precision}
+        if precision == "bf16" and not native_bf16(backend):
+            rows.append({**row, "skipped": "no native bf16 on this CPU"})
+            continue
+        options = {"backend": backend, "precision": precision}
+        if precision == "int8":
+            int8 = int8 or int8_files(build, tmp)
+            options["onnx_files"] = int8
+        t = time.perf_counter()
+        name, est = build(False, **options)
+        row["load_s"] = time.perf_counter() - t
+        row["by_people"] = bench_end_to_end(est, people, runs)
+        rows.append(row)
+        del est
+    return name, rows
+
+
+def runtime_table(rows: list[dict], people: list[int]) -> str:
+    ref = next(r for r in rows if r["backend"] == "torch" and r["precision"] == "fp32")
+    ref_total = {b["people"]: b["total"] for b in ref["by_people"]}
+    header = ["backend", "precision"] + [f"{c} ms ({people[-1]} p.)" for c in ("detector", "rootnet", "posenet")] \
+        + [f"total ms, {n} people" for n in people] + [f"× torch fp32 ({people[-1]} p.)"]
+    out = []
+    for r in rows:
+        if "skipped" in r:
+            out.append([r["backend"], r["precision"]] + [f"— ({r['skipped']})"] + [""] * (len(header) - 3))
+            continue
+        last = r["by_people"][-1]
+        out.append([r["backend"], r["precision"]] + [f"{last[c]:.0f}" for c in ("detector", "rootnet", "posenet")]
+                   + [f"{b['total']:.0f}" for b in r["by_people"]]
+                   + [f"{ref_total[last['people']] / last['total']:.2f}×"])
+    return table(header, out)
+
+
 def table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if i else "---" for i in range(len(header))) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -143,6 +220,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     p.add_argument("--runs", type=int, default=2, help="timed runs per figure (best is reported)")
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch's default)")
     p.add_argument("--skip-r50", action="store_true", help="only the bundled variant")
+    p.add_argument("--runtime-people", type=int, nargs="+", default=[1, 6],
+                   help="people counts of the backend/precision comparison (default 1 6)")
+    p.add_argument("--runtimes-only", action="store_true", help="only the backend/precision comparison")
+    p.add_argument("--skip-runtimes", action="store_true", help="no backend/precision comparison")
     args = p.parse_args(argv)
     if args.runs < 1 or min(args.people) < 1:
         p.error("--runs and --people must be >= 1")
@@ -154,7 +235,23 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
           f"{platform.processor() or platform.machine()}, image {IMAGE_SIZE[0]}×{IMAGE_SIZE[1]} px, best of "
           f"{args.runs} runs; fp32 matmul 2048²: {rate0:.1f} GFLOP/s\n")
 
-    builders = [lambda cl: bundle_variant(args.model_dir, cl)] + ([] if args.skip_r50 else [r50_variant])
+    builders = [lambda cl, **o: bundle_variant(args.model_dir, cl, **o)] + ([] if args.skip_r50 else [r50_variant])
+    if not args.skip_runtimes:
+        import tempfile
+        print(f"## Backends and precisions, side by side\n\nms per image, flip test on; best of {args.runs} runs; "
+              f"speed-up against torch fp32 at {args.runtime_people[-1]} people. CPU flags: "
+              f"{_bf16_flags()}\n")
+        for build in builders:
+            with tempfile.TemporaryDirectory(prefix="bench-int8-") as tmp:
+                name, rows = bench_runtimes(build, sorted(args.runtime_people), args.runs, Path(tmp))
+            print(f"### {name}\n")
+            print(runtime_table(rows, sorted(args.runtime_people)))
+            print()
+        if args.runtimes_only:
+            rate1 = matmul_gflops()
+            print(f"fp32 matmul rate: {rate0:.1f} GFLOP/s before, {rate1:.1f} after\n\n"
+                  f"(total benchmark time {time.perf_counter() - start:.0f} s)")
+            return 0
     stage_rows = []
     for build in builders:
         name, est = build(False)
