@@ -133,6 +133,23 @@ def test_each_detector_keeps_only_people_and_feeds_the_estimator(name):
         Estimator(det, build_network(ROOT), build_network(POSE), pose_cfg=POSE, root_cfg=ROOT, det_flip_test=True)
 
 
+def test_a_torchvision_detector_stays_in_torch_when_the_other_networks_run_in_onnx_runtime():
+    pytest.importorskip("onnxruntime")
+    torch.manual_seed(0)
+    det = build_torchvision_detector("ssdlite", weights=None, **SMALL["ssdlite"])
+    force_label(det.model, "ssdlite", COCO_PERSON_LABEL)
+    image = picture()
+    ref = Estimator(det, build_network(ROOT), build_network(POSE), pose_cfg=POSE, root_cfg=ROOT, flip_test=False,
+                    max_people=2)
+    ort = Estimator(det, build_network(ROOT), build_network(POSE), pose_cfg=POSE, root_cfg=ROOT, flip_test=False,
+                    max_people=2, backend="onnxruntime")
+    assert ort.detector is det and ort.runtime["detector"].backend == "torch" and "runs in torch" in \
+        ort.runtime["detector"].note and ort.runtime["posenet"].backend == "onnxruntime"
+    a, b = ref.estimate(image), ort.estimate(image)
+    assert len(a) == len(b) > 0
+    np.testing.assert_allclose([p.bbox for p in a], [p.bbox for p in b])
+
+
 def test_person_detections_filters_label_score_and_overlap():
     out = {"boxes": torch.tensor([[0, 0, 10, 20], [1, 0, 11, 20], [50, 50, 60, 70], [0, 0, 10, 20], [5, 5, 9, 9.]]),
            "labels": torch.tensor([1, 1, 1, 3, 1]), "scores": torch.tensor([0.8, 0.9, 0.5, 0.99, 0.2])}
