@@ -174,7 +174,9 @@ def _ov_compiled(onnx: bytes | Path, threads: int, hint: str, net: nn.Module | N
     request = compiled.create_infer_request()
 
     def run(feeds):
-        res = request.infer(feeds, share_inputs=True)
+        # inputs copied, not shared: a request that kept pointers to the caller's (since freed) arrays is a
+        # use-after-free when it is destroyed later
+        res = request.infer(feeds, share_inputs=False)
         return [res[o] for o in compiled.outputs]
     return run
 

@@ -3,8 +3,6 @@ tiny networks on the tiny synthetic world)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -46,22 +44,8 @@ def _scripted_mpjpe(monkeypatch, sequence: dict[int, float]) -> list[int]:
     return saved
 
 
-def test_evaluation_each_epoch_keeps_the_best_and_resumes_from_the_latest(request, tmp_path, monkeypatch, capsys):
-    """Runs in a fresh interpreter: in the full suite on the CI machine (after ~370 other tests had loaded ONNX
-    Runtime, OpenVINO, Chromium drivers and more into the process) this in-process training with TensorBoard
-    ended the pytest process with a segmentation fault and no Python traceback; alone, and after any one of the
-    suspected test files, it passes. The cause is not found yet (see the issue notes)."""
-    if os.environ.get("POSENET3D_TEST_ISOLATED") != "1":
-        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
-                               f"{__file__}::{request.node.name}"], capture_output=True, text=True,
-                              env={**os.environ, "POSENET3D_TEST_ISOLATED": "1"}, cwd=str(ROOT), timeout=900)
-        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-        return
-    _evaluation_keeps_the_best_and_resumes(request.getfixturevalue("tiny_world"), tmp_path,
-                                           request.getfixturevalue("tiny_config"), monkeypatch, capsys)
-
-
-def _evaluation_keeps_the_best_and_resumes(tiny_world, tmp_path, tiny_config, monkeypatch, capsys) -> None:
+def test_evaluation_each_epoch_keeps_the_best_and_resumes_from_the_latest(tiny_world, tmp_path, tiny_config,
+                                                                         monkeypatch, capsys):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     saved = _scripted_mpjpe(monkeypatch, {0: 200.0, 1: 250.0, 2: 150.0, 3: 180.0, 4: 100.0})
     common = ("train.eval_interval=1", "train.max_iters_per_epoch=2", "train.log_interval=1")
