@@ -21,6 +21,8 @@ Missing packages raise :class:`~posenet3d.camera.EstimatorError` naming the pip 
 """
 from __future__ import annotations
 
+import functools
+
 import logging
 import os
 from dataclasses import dataclass
@@ -69,8 +71,7 @@ def native_bf16(backend: str = "torch") -> bool:
         return True
     if backend == "openvino":
         try:
-            import openvino as ov
-            return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+            return "BF16" in openvino_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
         except Exception:  # noqa: BLE001 - no OpenVINO: no capability to report
             return False
     return False
@@ -151,9 +152,21 @@ def _ort_session(onnx: bytes | Path, threads: int):
     return lambda feeds: sess.run(None, dict(zip(names, feeds)))
 
 
+@functools.cache
+def openvino_core():
+    """The process's one OpenVINO ``Core``, made on first use and kept to the end.
+
+    One, not one per network: each Core's CPU plugin installs an alternate signal stack (``sigaltstack``, mmap'd) on
+    the thread that first uses it and puts back the one it found when it is destroyed. Cores destroyed in any order
+    but the reverse of their creation leave the thread's alternate stack pointing at unmapped memory, and the next
+    signal handled there (Python installs its handlers with ``SA_ONSTACK``: ``SIGCHLD`` from torch's DataLoader,
+    ``SIGINT``...) kills the process with a segmentation fault. Raises :class:`EstimatorError` without OpenVINO."""
+    return require("openvino").Core()
+
+
 def _ov_compiled(onnx: bytes | Path, threads: int, hint: str, net: nn.Module | None, part: str, source: str):
     ov = require("openvino")
-    core = ov.Core()
+    core = openvino_core()
     try:
         model = core.read_model(model=onnx, weights=b"") if isinstance(onnx, bytes) else core.read_model(str(onnx))
     except RuntimeError as exc:

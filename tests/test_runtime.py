@@ -211,3 +211,33 @@ def test_export_command_into_bundle(nets, tmp_path, capsys):
         cli_main(["export", str(folder)])
     assert exit_info.value.code == 2
     assert "--out DIR or --into-bundle" in capsys.readouterr().err
+
+
+_SIGNAL_AFTER_TWO_RUNNERS = """
+import gc, signal, subprocess, sys
+from posenet3d.config import ModelConfig
+from posenet3d.estimator import build_network
+from posenet3d.runtime import make_runner
+net = build_network(ModelConfig(task="posenet", backbone_depth=18, backbone_width=0.125, pretrained="none",
+                                input_size=64, depth_dim=8, head_channels=16, joint_set="MuCo")).eval()
+a, _ = make_runner("posenet", net, "openvino", onnx=sys.argv[1], input_size=64, joint_set="MuCo")
+b, _ = make_runner("posenet", net, "openvino", onnx=sys.argv[1], input_size=64, joint_set="MuCo")
+del a; gc.collect(); del b; gc.collect()  # not in the reverse order of their making
+signal.signal(signal.SIGCHLD, lambda *_: None)  # a Python handler runs on the thread's alternate signal stack
+for _ in range(3):
+    subprocess.run(["true"], check=True)
+print("alive")
+"""
+
+
+def test_openvino_runners_freed_in_any_order_leave_signals_working(tmp_path):
+    """Two OpenVINO runners freed in their making order, then a handled SIGCHLD: with one OpenVINO Core per
+    runner this died with a segmentation fault (the CPU plugin's alternate signal stack left dangling)."""
+    import subprocess
+    pytest.importorskip("openvino")
+    net = build_network(ModelConfig(task="posenet", backbone_depth=18, backbone_width=0.125, pretrained="none",
+                                    input_size=64, depth_dim=8, head_channels=16, joint_set="MuCo")).eval()
+    export_onnx("posenet", net, 64, tmp_path / "p.onnx", joint_set="MuCo")
+    res = subprocess.run([sys.executable, "-c", _SIGNAL_AFTER_TWO_RUNNERS, str(tmp_path / "p.onnx")],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and res.stdout.strip() == "alive", (res.returncode, res.stderr[-2000:])
