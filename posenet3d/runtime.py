@@ -22,7 +22,6 @@ Missing packages raise :class:`~posenet3d.camera.EstimatorError` naming the pip 
 from __future__ import annotations
 
 import functools
-
 import logging
 import os
 from dataclasses import dataclass
