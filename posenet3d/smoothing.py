@@ -1,5 +1,5 @@
-"""Temporal smoothing of 3D poses per track, in millimetres: an online One-Euro filter and an offline zero-lag
-Savitzky–Golay smoother.
+"""Temporal smoothing of 3D poses per track, in millimetres: online One-Euro filters (the root's depth by a
+constant-velocity Kalman filter) and an offline zero-lag Savitzky–Golay smoother.
 
 Sits above the tracker (``shared/design.md``, "Video adds one layer above the estimator"); arrays in, arrays out.
 
@@ -26,11 +26,12 @@ At a constant speed ``v`` the filter is an exponential average with ``α = α(mi
 are filtered apart, because their noises differ: the root comes from RootNet, whose depth moves ~100 mm from
 frame to frame (the jitter that dominates), while its x, y come from the 2D root and move ~10 mm; the root-
 relative pose comes from PoseNet (~20 mm). The root moves smoothly (a walker's body does not change speed within
-a fraction of a second), so the depth gets the lowest cutoff; limbs swing at up to ~2 m/s relative to the root
-and need a quick speed response. The values were chosen on a synthetic walker (``docs/video.md``: 0.5–2 m/s,
-depth noise σ 80 mm, pose noise σ 20–30 mm) by a small grid, for the lowest error; each choice is stated with its
-field. A One-Euro filter lags a moving signal by design (``v·τ`` above), so online smoothing trades some error
-during fast motion for much less jitter; the offline smoother has no lag.
+a fraction of a second), so the depth gets a **constant-velocity Kalman filter** (:class:`ConstantVelocityKalman`),
+which follows a steady speed without lag and smooths hard; limbs swing at up to ~2 m/s relative to the root and
+need a One-Euro filter's quick speed response. The values were chosen on the bundled model's estimates of
+synthetic video clips (``docs/video.md``); each choice is stated with its field. A One-Euro filter lags a moving
+signal by design (``v·τ`` above) and a constant-velocity filter overshoots where a person stops or turns, so online
+smoothing trades some error for much less jitter; the offline smoother has neither.
 
 **Offline** (:func:`smooth_offline`): a Savitzky–Golay filter (``scipy.signal.savgol_filter``, local polynomial
 of order 2 over a centred window, 0.8 s = 21 frames at 25 fps by default) per contiguous segment; it is
@@ -44,6 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 SMOOTH_MODES = ("online", "offline", "none")
+ROOT_DEPTH_FILTERS = ("kalman", "one_euro")
 
 
 def one_euro_alpha(cutoff_hz: np.ndarray | float, dt_s: np.ndarray | float) -> np.ndarray:
@@ -51,6 +53,18 @@ def one_euro_alpha(cutoff_hz: np.ndarray | float, dt_s: np.ndarray | float) -> n
     sampled every ``dt_s`` seconds."""
     tau = 1.0 / (2.0 * np.pi * np.asarray(cutoff_hz, dtype=np.float64))
     return 1.0 / (1.0 + tau / np.asarray(dt_s, dtype=np.float64))
+
+
+def _sample(x, conf, dt_s: float | None, fps: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """A filter's input: the sample as float64, its confidence in [0, 1] per element (None = 1; NaN elements 0) and
+    the sample period (s; ``1/fps`` when ``dt_s`` is None)."""
+    x = np.asarray(x, dtype=np.float64)
+    c = np.ones(x.shape) if conf is None else np.broadcast_to(np.clip(np.asarray(conf, np.float64), 0, 1), x.shape)
+    c = np.where(np.isfinite(x), c, 0.0)
+    dt = 1.0 / fps if dt_s is None else float(dt_s)
+    if not dt > 0:
+        raise ValueError(f"dt_s must be > 0, got {dt_s}")
+    return x, c, dt
 
 
 @dataclass(frozen=True)
@@ -99,12 +113,7 @@ class OneEuroFilter:
     def __call__(self, x, conf=None, dt_s: float | None = None) -> np.ndarray:
         """Filter one sample ``x`` (mm) with confidence ``conf`` (broadcastable to ``x``, in [0, 1]; None = 1;
         NaN elements of ``x`` count as confidence 0). Returns the filtered sample (a new array)."""
-        x = np.asarray(x, dtype=np.float64)
-        c = np.ones(x.shape) if conf is None else np.broadcast_to(np.clip(np.asarray(conf, np.float64), 0, 1), x.shape)
-        c = np.where(np.isfinite(x), c, 0.0)
-        dt = 1.0 / self.fps if dt_s is None else float(dt_s)
-        if not dt > 0:
-            raise ValueError(f"dt_s must be > 0, got {dt_s}")
+        x, c, dt = _sample(x, conf, dt_s, self.fps)
         if self.x_hat is None:
             # Elements never seen with confidence > 0 stay NaN until they are.
             self.x_hat = np.where(c > 0, x, np.nan)
@@ -128,15 +137,128 @@ class OneEuroFilter:
 
 
 @dataclass(frozen=True)
+class KalmanParams:
+    """Constant-velocity Kalman parameters: ``measurement_sd_mm`` (mm) the noise of one sample at confidence 1;
+    ``accel_sd_mm_s2`` (mm/s²) the white-noise acceleration that lets the true value change speed;
+    ``speed0_sd_mm_s`` (mm/s) the spread of the unknown speed when a track starts."""
+
+    measurement_sd_mm: float = 100.0
+    accel_sd_mm_s2: float = 1000.0
+    speed0_sd_mm_s: float = 1000.0
+
+    def __post_init__(self) -> None:
+        if not (self.measurement_sd_mm > 0 and self.accel_sd_mm_s2 > 0 and self.speed0_sd_mm_s > 0):
+            raise ValueError(f"Kalman needs measurement_sd_mm, accel_sd_mm_s2 and speed0_sd_mm_s > 0: {self}")
+
+
+class ConstantVelocityKalman:
+    """Online constant-velocity Kalman filter over arrays of any fixed shape (every element its own 1D filter of
+    value, mm, and speed, mm/s); same call as :class:`OneEuroFilter`.
+
+    Model: the speed changes by white-noise acceleration of s.d. ``accel_sd`` (a sample period ``Te`` apart:
+    process covariance ``accel_sd²·g·gᵀ``, ``g = (Te²/2, Te)``); a sample is the value plus noise of s.d.
+    ``measurement_sd / √c`` (``c`` ∈ (0, 1] its confidence). ``c = 0`` or NaN: no update, the estimate coasts at
+    its speed. A new element starts at its first sample with speed 0 ± ``speed0_sd``. At a constant speed the
+    steady-state filter has **no lag** (a One-Euro filter trails by ``v·τ``); its gains are those of an α–β filter
+    with ``β = 2(2 − α) − 4√(1 − α)`` and ``β²/(1 − α) = λ²``, ``λ = accel_sd·Te²/measurement_sd`` (Kalata's
+    tracking index). With the depth defaults at 25 fps: λ = 0.016, α = 0.164, β = 0.0146.
+    """
+
+    def __init__(self, fps: float, measurement_sd_mm=100.0, accel_sd_mm_s2=1000.0, speed0_sd_mm_s=1000.0) -> None:
+        if not fps > 0:
+            raise ValueError(f"fps must be > 0, got {fps}")
+        self.fps = float(fps)
+        self.r = float(measurement_sd_mm) ** 2
+        self.q = float(accel_sd_mm_s2) ** 2
+        self.v0 = float(speed0_sd_mm_s) ** 2
+        if not (self.r > 0 and self.q > 0 and self.v0 > 0):
+            raise ValueError("Kalman needs measurement_sd_mm, accel_sd_mm_s2 and speed0_sd_mm_s > 0")
+        self.reset()
+
+    @classmethod
+    def from_params(cls, fps: float, params: KalmanParams) -> ConstantVelocityKalman:
+        return cls(fps, params.measurement_sd_mm, params.accel_sd_mm_s2, params.speed0_sd_mm_s)
+
+    def reset(self) -> None:
+        """Forget the state: the next sample passes through unchanged."""
+        self.x_hat: np.ndarray | None = None   # value, mm
+        self.v_hat: np.ndarray | None = None   # speed, mm/s
+        self.p: np.ndarray | None = None       # (..., 3) covariance entries: var(x), cov(x, v), var(v)
+
+    def gains(self) -> tuple[np.ndarray, np.ndarray]:
+        """The last update's gains ``(α, β)`` per element: α on the value, β = gain on the speed × ``Te``."""
+        return self._gains
+
+    def __call__(self, x, conf=None, dt_s: float | None = None) -> np.ndarray:
+        """Filter one sample ``x`` (mm) with confidence ``conf`` (broadcastable to ``x``, in [0, 1]; None = 1;
+        NaN elements count as confidence 0). Returns the filtered sample (a new array)."""
+        x, c, dt = _sample(x, conf, dt_s, self.fps)
+        if self.x_hat is None:
+            self.x_hat, self.v_hat = np.full(x.shape, np.nan), np.zeros(x.shape)
+            self.p = np.zeros(x.shape + (3,))
+        elif x.shape != self.x_hat.shape:
+            raise ValueError(f"sample shape {x.shape} differs from the filter's {self.x_hat.shape}")
+        seen = np.isfinite(self.x_hat)
+        # predict: x += v·dt; P = F P Fᵀ + q·g gᵀ
+        pxx, pxv, pvv = self.p[..., 0], self.p[..., 1], self.p[..., 2]
+        self.x_hat = np.where(seen, self.x_hat + self.v_hat * dt, self.x_hat)
+        pxx = pxx + 2 * dt * pxv + dt * dt * pvv + self.q * dt ** 4 / 4
+        pxv = pxv + dt * pvv + self.q * dt ** 3 / 2
+        pvv = pvv + self.q * dt * dt
+        # update the elements with a sample
+        upd = seen & (c > 0)
+        r = self.r / np.where(c > 0, c, 1.0)
+        k_x, k_v = pxx / (pxx + r), pxv / (pxx + r)
+        k_x, k_v = np.where(upd, k_x, 0.0), np.where(upd, k_v, 0.0)
+        resid = np.where(upd, x - self.x_hat, 0.0)
+        self.x_hat = self.x_hat + k_x * resid
+        self.v_hat = self.v_hat + k_v * resid
+        pxx, pxv, pvv = (1 - k_x) * pxx, (1 - k_x) * pxv, pvv - k_v * pxv
+        # a first sample of an element starts it: value = sample, speed 0 ± speed0_sd
+        new = ~seen & (c > 0)
+        self.x_hat = np.where(new, x, self.x_hat)
+        self.v_hat = np.where(new, 0.0, self.v_hat)
+        pxx, pxv, pvv = np.where(new, r, pxx), np.where(new, 0.0, pxv), np.where(new, self.v0, pvv)
+        self.p = np.stack([pxx, pxv, pvv], axis=-1)
+        self._gains = (np.where(new, 1.0, k_x), k_v * dt)
+        return self.x_hat.copy()
+
+
+class RootFilter:
+    """The root's filter, on one (3,) root in mm: x, y by One-Euro (``root_xy``); the depth z by the
+    constant-velocity Kalman filter (``root_depth_kalman``) or, with ``root_depth_filter: one_euro``, by One-Euro
+    (``root_depth``)."""
+
+    def __init__(self, config: SmoothingConfig) -> None:
+        p = (config.root_xy, config.root_xy, config.root_depth)
+        self.one_euro = OneEuroFilter(config.fps, [q.min_cutoff_hz for q in p], [q.beta_per_mm for q in p],
+                                      [q.d_cutoff_hz for q in p])
+        self.depth = (ConstantVelocityKalman.from_params(config.fps, config.root_depth_kalman)
+                      if config.root_depth_filter == "kalman" else None)
+
+    @property
+    def x_hat(self) -> np.ndarray | None:
+        return self.one_euro.x_hat
+
+    def __call__(self, x, conf=None, dt_s: float | None = None) -> np.ndarray:
+        out = self.one_euro(x, conf, dt_s)
+        if self.depth is not None:
+            out[2] = self.depth(np.asarray(x, dtype=np.float64)[2:3], conf, dt_s)[0]
+        return out
+
+
+@dataclass(frozen=True)
 class SmoothingConfig:
     """Smoother parameters (frequencies in Hz, beta in 1/mm, windows in s). See the module docstring.
 
     * ``root_xy`` — min cutoff 1.0 Hz, beta 0.005 /mm: the root's image-plane position is precise (~10 mm), so
       light smoothing at rest and an opening with speed: at 1.5 m/s the cutoff is 8.5 Hz.
-    * ``root_depth`` — min cutoff 0.3 Hz, beta 0.003 /mm, speed cutoff 0.2 Hz: depth noise (~100 mm a frame)
-      dominates and a still person's depth should not move, hence the low cutoff; the speed that opens the filter
-      is itself low-passed at 0.2 Hz, so frame-to-frame depth noise hardly opens it while a walker's steady depth
-      speed does (1 m/s → 3.3 Hz). A larger beta smooths less; a smaller one lags walkers.
+    * ``root_depth_filter`` — ``kalman`` (default) or ``one_euro``: depth noise (~100 mm a frame) dominates the
+      jitter, and a walker's depth changes at a steady speed, which a constant-velocity filter follows without lag.
+    * ``root_depth_kalman`` — measurement s.d. 100 mm (RootNet's frame-to-frame depth noise), acceleration s.d.
+      1000 mm/s² (a walker speeds up, slows down, turns), initial speed s.d. 1000 mm/s (0.5–2 m/s walkers).
+    * ``root_depth`` — the One-Euro alternative: min cutoff 0.3 Hz, beta 0.003 /mm, speed cutoff 0.2 Hz (the
+      speed that opens the filter is low-passed, so frame-to-frame depth noise hardly opens it).
     * ``pose`` — min cutoff 1.0 Hz, beta 0.002 /mm on root-relative joints: limbs at rest jitter by ~20 mm; a
       wrist swinging at 2 m/s lifts the cutoff to 5 Hz.
     * ``d_cutoff_hz`` 1 Hz elsewhere, the original's value; ``offline_window_s`` 0.8 s (21 frames at 25 fps).
@@ -147,6 +269,8 @@ class SmoothingConfig:
 
     fps: float = 25.0                  #: Hz, the video's frame rate (frame indices are converted with it)
     root_xy: OneEuroParams = field(default_factory=lambda: OneEuroParams(1.0, 0.005))
+    root_depth_filter: str = "kalman"  #: the root depth's filter: kalman | one_euro
+    root_depth_kalman: KalmanParams = field(default_factory=KalmanParams)
     root_depth: OneEuroParams = field(default_factory=lambda: OneEuroParams(0.3, 0.003, 0.2))
     pose: OneEuroParams = field(default_factory=lambda: OneEuroParams(1.0, 0.002))
     offline_window_s: float = 0.8      #: s, Savitzky–Golay window (rounded to an odd number of frames)
@@ -156,11 +280,13 @@ class SmoothingConfig:
     offline_fill_gap_s: float = 1.2    #: s, offline only: a track's gaps up to this long (a person hidden behind
                                        #: another) are filled by linear interpolation; 0 = off
 
-    def root_filter(self) -> OneEuroFilter:
-        """A filter for one (3,) root: x, y with ``root_xy``, z with ``root_depth``."""
-        p = (self.root_xy, self.root_xy, self.root_depth)
-        return OneEuroFilter(self.fps, [q.min_cutoff_hz for q in p], [q.beta_per_mm for q in p],
-                             [q.d_cutoff_hz for q in p])
+    def __post_init__(self) -> None:
+        if self.root_depth_filter not in ROOT_DEPTH_FILTERS:
+            raise ValueError(f"root_depth_filter must be one of {ROOT_DEPTH_FILTERS}, got {self.root_depth_filter!r}")
+
+    def root_filter(self) -> RootFilter:
+        """A filter for one (3,) root: x, y with ``root_xy``, z by ``root_depth_filter``."""
+        return RootFilter(self)
 
     def pose_filter(self) -> OneEuroFilter:
         return OneEuroFilter.from_params(self.fps, self.pose)

@@ -3,8 +3,9 @@
 ``frames → Estimator (people per frame) → Tracker (track ids) → smoothing (per track, mm) → writers``.
 :class:`VideoTracker` takes each frame's :class:`~posenet3d.results.EstimateResult` in order and gives every
 person a ``track_id`` (:mod:`posenet3d.tracking`); with ``smooth="online"`` it also returns each confirmed
-person's One-Euro-smoothed joints at once (no look-ahead), with ``"offline"`` the zero-lag smoothed tracks are
-computed over whole tracks by :meth:`VideoTracker.tracks` at the end, with ``"none"`` nothing is smoothed.
+person's smoothed joints at once (One-Euro; the root's depth by a constant-velocity Kalman filter; no
+look-ahead), with ``"offline"`` the zero-lag smoothed tracks are computed over whole tracks by
+:meth:`VideoTracker.tracks` at the end, with ``"none"`` nothing is smoothed.
 Joints are absolute camera-frame millimetres throughout.
 """
 from __future__ import annotations

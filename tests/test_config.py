@@ -74,3 +74,10 @@ def test_video_sections_take_partial_overrides_and_check_their_values(tmp_path):
     assert again.tracker == cfg.tracker and again.smoothing == cfg.smoothing
     with pytest.raises(ConfigError, match="tracker: .*max_age"):
         load_config(None, ["tracker.max_age=-1"])
+    k = load_config(None, ["smoothing.root_depth_filter=one_euro", "smoothing.root_depth_kalman.accel_sd_mm_s2=500"])
+    assert k.smoothing.root_depth_filter == "one_euro" and k.smoothing.root_depth_kalman.accel_sd_mm_s2 == 500.0
+    assert k.smoothing.root_depth_kalman.measurement_sd_mm == 100.0
+    with pytest.raises(ConfigError, match="smoothing: root_depth_filter must be one of"):
+        load_config(None, ["smoothing.root_depth_filter=median"])
+    with pytest.raises(ConfigError, match="smoothing.root_depth_kalman: Kalman needs"):
+        load_config(None, ["smoothing.root_depth_kalman.accel_sd_mm_s2=0"])

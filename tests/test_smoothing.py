@@ -1,5 +1,6 @@
-"""One-Euro filter against its formula (step, sine, ramp), confidence, per-track state, the offline smoother, and
-both smoothers on a noisy synthetic walker.
+"""One-Euro filter against its formula (step, sine, ramp), confidence, per-track state, the constant-velocity Kalman
+filter of the root depth (Kalata's steady state, no ramp lag, coasting), the offline smoother, and both smoothers
+on a noisy synthetic walker.
 
 ``PYTHONPATH=. python tests/test_smoothing.py`` prints the walker figures quoted in docs/video.md.
 """
@@ -8,6 +9,7 @@ import pytest
 
 from posenet3d.evaluation.video import acceleration_error, jitter
 from posenet3d.smoothing import (
+    ConstantVelocityKalman,
     OneEuroFilter,
     SmoothingConfig,
     TrackSmoother,
@@ -79,6 +81,69 @@ def test_confidence_scales_the_sample_weight():
     assert held == pytest.approx([0.5 * a * 100.0, 0.0])
     with pytest.raises(ValueError):
         f(np.zeros(3))
+
+
+def test_kalman_steady_state_gains_are_kalatas_alpha_beta():
+    """Against Kalata's closed form for the white-noise-acceleration model: β = 2(2 − α) − 4√(1 − α) and
+    β²/(1 − α) = λ², λ = accel_sd·Te²/measurement_sd; and α solved from λ alone."""
+    rng = np.random.default_rng(0)
+    for meas, acc in [(100.0, 1000.0), (50.0, 4000.0), (200.0, 300.0)]:
+        f = ConstantVelocityKalman(FPS, meas, acc)
+        for _ in range(600):
+            f(np.array([rng.normal(0.0, meas)]))
+        a, b = (float(g[0]) for g in f.gains())
+        lam = acc / FPS ** 2 / meas
+        assert b == pytest.approx(2 * (2 - a) - 4 * np.sqrt(1 - a), rel=1e-9)
+        assert b * b / (1 - a) == pytest.approx(lam * lam, rel=1e-9)
+        # α from λ: r = (4 + λ − √(8λ + λ²))/4, α = 1 − r² (the steady-state solution written out again)
+        r = (4 + lam - np.sqrt(8 * lam + lam * lam)) / 4
+        assert a == pytest.approx(1 - r * r, rel=1e-9)
+
+
+def test_kalman_follows_a_constant_speed_without_lag_where_one_euro_trails():
+    v = 1500.0  # mm/s, a brisk walk in depth
+    xs = 4000.0 + v * np.arange(200) / FPS
+    kal = run(ConstantVelocityKalman(FPS), xs)
+    oe = run(OneEuroFilter(FPS, min_cutoff_hz=0.3, beta_per_mm=0.003, d_cutoff_hz=0.2), xs)
+    assert kal[0] == xs[0]                                   # the first sample passes through
+    assert np.abs(kal[-50:] - xs[-50:]).max() < 1e-3         # steady state: no lag
+    assert (xs[-50:] - oe[-50:]).min() > 20.0                # One-Euro trails by v·τ
+
+
+def test_kalman_confidence_and_missing_samples():
+    f = ConstantVelocityKalman(FPS)
+    first = f(np.array([np.nan, 1000.0]))
+    assert np.isnan(first[0]) and first[1] == 1000.0         # an element starts at its first valid sample
+    for k in range(1, 60):                                   # a steady 25 mm a frame (625 mm/s)
+        out = f(np.array([np.nan if k < 5 else 2000.0 + 25.0 * k, 1000.0 + 25.0 * k]))
+    assert out[1] == pytest.approx(1000.0 + 25.0 * 59, abs=1.0)
+    coast = f(np.array([np.nan, np.nan]), conf=np.array([1.0, 1.0]))   # no sample: it coasts at its speed
+    assert coast[1] == pytest.approx(1000.0 + 25.0 * 60, abs=1.0)
+    held = f(np.array([0.0, 0.0]), conf=0.0)                # confidence 0 is no sample either
+    assert held[1] == pytest.approx(1000.0 + 25.0 * 61, abs=1.0)
+    # a doubtful sample moves the estimate less than a sure one, from the same state
+    sure, doubtful = ConstantVelocityKalman(FPS), ConstantVelocityKalman(FPS)
+    for _ in range(30):
+        sure(np.array([1000.0])), doubtful(np.array([1000.0]))
+    step = sure(np.array([1500.0]))[0] - 1000.0
+    small = doubtful(np.array([1500.0]), conf=0.25)[0] - 1000.0
+    assert 0 < small < step
+    with pytest.raises(ValueError, match="dt_s"):
+        sure(np.array([1.0]), dt_s=0.0)
+    with pytest.raises(ValueError, match="> 0"):
+        ConstantVelocityKalman(FPS, measurement_sd_mm=0.0)
+    with pytest.raises(ValueError, match="root_depth_filter"):
+        SmoothingConfig(root_depth_filter="median")
+
+
+def test_root_depth_filter_choice():
+    gt, raw = noisy_walker(0)
+    depth = {}
+    for name in ("kalman", "one_euro"):
+        out = smooth_track(raw, "online", 0, SmoothingConfig(root_depth_filter=name))
+        depth[name] = np.abs(out[:, 0, 2] - gt[:, 0, 2]).mean()
+        assert np.allclose(out[:, 0, :2], smooth_track(raw, "online", 0)[:, 0, :2])  # x, y: One-Euro either way
+    assert depth["kalman"] < depth["one_euro"]               # no lag on a walker speeding up to 2 m/s
 
 
 def test_track_smoother_keeps_one_state_per_track():

@@ -150,7 +150,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     v.add_argument("--video-3d", action=argparse.BooleanOptionalAction, default=True,
                    help="put the 3D views (axes fixed over the clip) beside each video frame (default: on)")
     v.add_argument("--smooth", choices=("online", "offline", "none"), default="online",
-                   help="3D smoothing per track: online One-Euro (default), offline zero-lag, or none")
+                   help="3D smoothing per track: online One-Euro with a Kalman root depth (default), offline "
+                        "zero-lag, or none")
     v.add_argument("--start", type=int, default=0, help="first frame to process (default 0)")
     v.add_argument("--max-frames", type=int, default=None, help="process at most this many frames")
     v.add_argument("--trail", type=int, default=0, metavar="FRAMES",

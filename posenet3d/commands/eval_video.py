@@ -5,13 +5,13 @@
     posenet3d eval-video --data data/SyntheticVideo tracker.max_age=50 tracker.gate_root_mm=1500
 
 For each clip (``clips/C*/tracks.json`` + ``frames/*.jpg``, layout in data/Synthetic/README.md) it runs the
-estimator on every frame with the clip's intrinsics, tracks the people (:mod:`posenet3d.tracking`) and smooths
-them online (One-Euro) and offline (Savitzky–Golay). It prints MOTA, IDF1 and ID switches twice: people matched
-to ground truth by 3D root within ``--match-mm`` (which also charges RootNet's depth errors), and by box IoU ≥ 0.5
-(the MOT challenges' protocol: identities, given the detections); and per smoothing mode the MPJPE (absolute
-and root-relative), MRPE, acceleration error and jitter (mm, mm/frame²) of the tracks against ground truth: each
-ground-truth person is paired with the track it is matched to most often, over the longest run of consecutive
-frames they share.
+estimator on every frame with the clip's intrinsics, tracks the people (:mod:`posenet3d.tracking`) and smooths them
+online (One-Euro, the root's depth by a Kalman filter) and offline (Savitzky–Golay). It prints MOTA, IDF1 and ID
+switches twice: people matched to ground truth by 3D root within ``--match-mm`` (which also charges RootNet's depth
+errors), and by box IoU ≥ 0.5 (the MOT challenges' protocol: identities, given the detections); and per smoothing
+mode the MPJPE (absolute and root-relative), MRPE, acceleration error and jitter (mm, mm/frame²) of the tracks
+against ground truth: each ground-truth person is paired with the track it is matched to most often, over the
+longest run of consecutive frames they share.
 Definitions: docs/video.md.
 """
 from __future__ import annotations
