@@ -230,21 +230,23 @@ class RootFilter:
     (``root_depth``)."""
 
     def __init__(self, config: SmoothingConfig) -> None:
-        p = (config.root_xy, config.root_xy, config.root_depth)
+        kalman = config.root_depth_filter == "kalman"
+        p = (config.root_xy, config.root_xy) + (() if kalman else (config.root_depth,))
         self.one_euro = OneEuroFilter(config.fps, [q.min_cutoff_hz for q in p], [q.beta_per_mm for q in p],
                                       [q.d_cutoff_hz for q in p])
-        self.depth = (ConstantVelocityKalman.from_params(config.fps, config.root_depth_kalman)
-                      if config.root_depth_filter == "kalman" else None)
+        self.depth = ConstantVelocityKalman.from_params(config.fps, config.root_depth_kalman) if kalman else None
 
     @property
     def x_hat(self) -> np.ndarray | None:
         return self.one_euro.x_hat
 
     def __call__(self, x, conf=None, dt_s: float | None = None) -> np.ndarray:
-        out = self.one_euro(x, conf, dt_s)
-        if self.depth is not None:
-            out[2] = self.depth(np.asarray(x, dtype=np.float64)[2:3], conf, dt_s)[0]
-        return out
+        """Filter one (3,) root ``x`` (mm) with confidence ``conf`` (scalar, (1,) or per axis (3,); None = 1)."""
+        x = np.asarray(x, dtype=np.float64)
+        if self.depth is None:
+            return self.one_euro(x, conf, dt_s)
+        c = np.ones(3) if conf is None else np.broadcast_to(np.asarray(conf, dtype=np.float64).reshape(-1), (3,))
+        return np.concatenate([self.one_euro(x[:2], c[:2], dt_s), self.depth(x[2:], c[2:], dt_s)])
 
 
 @dataclass(frozen=True)
