@@ -203,14 +203,14 @@ def noisy_walker(seed: int, n_frames: int = 250, depth_noise_mm: float = 80.0):
     return gt, gt + rel_noise + root_noise[:, None]
 
 
-def walker_figures(seeds=range(4)) -> dict[str, tuple[float, float, float]]:
+def walker_figures(seeds=range(4), config: SmoothingConfig | None = None) -> dict[str, tuple[float, float, float]]:
     """Mean absolute MPJPE (mm), acceleration error and jitter (mm/frame²) of raw / online / offline on walkers."""
     out = {}
     for mode in ("none", "online", "offline"):
         rows = []
         for seed in seeds:
             gt, raw = noisy_walker(seed)
-            sm = smooth_track(raw, mode, root_idx=0)
+            sm = smooth_track(raw, mode, root_idx=0, config=config)
             rows.append((np.linalg.norm(sm - gt, axis=-1).mean(), acceleration_error(sm, gt), jitter(sm)))
         out[mode] = tuple(float(v) for v in np.mean(rows, axis=0))
     return out
@@ -238,5 +238,7 @@ def test_smooth_track_modes():
 
 
 if __name__ == "__main__":
-    for mode, (err, acc, jit) in walker_figures().items():
-        print(f"{mode:8s} MPJPE {err:6.1f} mm   accel error {acc:6.1f} mm/frame²   jitter {jit:6.1f} mm/frame²")
+    for depth in ("kalman", "one_euro"):
+        print(f"root_depth_filter: {depth}")
+        for mode, (err, acc, jit) in walker_figures(config=SmoothingConfig(root_depth_filter=depth)).items():
+            print(f"  {mode:8s} MPJPE {err:6.1f} mm   accel error {acc:6.1f} mm/frame²   jitter {jit:6.1f} mm/frame²")
