@@ -136,7 +136,7 @@ def bench_pose_stage(est: Estimator, n_people: int, runs: int) -> dict[str, floa
     img = synthetic_image()
     w, h = IMAGE_SIZE
     crop_boxes, _ = process_bboxes(person_boxes(n_people), w, h)
-    x = est.crop_batch(img, crop_boxes, est.pose_codec)
+    x, _ = est.crop_batch(img, crop_boxes, est.pose_codec)
     batched = best_ms(lambda: est.run_posenet(x), runs)
     per_crop = best_ms(lambda: est.run_posenet(x, per_crop=True), runs)
     with FlopCounterMode(display=False) as counter:

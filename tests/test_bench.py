@@ -1,0 +1,25 @@
+"""The benchmark commands run end to end on small settings and print their tables (no timing is asserted: speed
+is measured by running them, docs/benchmarks.md)."""
+from __future__ import annotations
+
+import re
+
+from posenet3d.cli import main as cli_main
+
+
+def test_bench_e2e_prints_the_stage_table_and_the_batched_pose_stage(capsys):
+    assert cli_main(["bench", "e2e", "--skip-r50", "--skip-runtimes", "--people", "1", "--runs", "1",
+                     "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^\| 1 \|( [\d.]+ \|){6}$", out, re.M), out  # people, five stages and the total
+    assert "batched vs crop by crop" in out and re.search(r"\| off \| [\d.]+ \| [\d.]+ \| [\d.]+× \|", out)
+    assert re.search(r"fp32 matmul rate: [\d.]+ GFLOP/s before", out)
+
+
+def test_bench_detector_and_synth_run_on_small_settings(capsys, tmp_path, monkeypatch):
+    assert cli_main(["bench", "detector", "--archs", "res_18", "--size", "128", "--runs", "1", "--warmup", "0",
+                     "--threads", "1"]) == 0
+    assert "res_18" in capsys.readouterr().out
+    monkeypatch.chdir(tmp_path)
+    assert cli_main(["bench", "synth", "--num", "2", "--size", "256", "--workers", "1"]) == 0
+    assert re.search(r"images/s", capsys.readouterr().out)
