@@ -184,9 +184,12 @@ class ConstantVelocityKalman:
         self.x_hat: np.ndarray | None = None   # value, mm
         self.v_hat: np.ndarray | None = None   # speed, mm/s
         self.p: np.ndarray | None = None       # (..., 3) covariance entries: var(x), cov(x, v), var(v)
+        self._gains: tuple[np.ndarray, np.ndarray] | None = None
 
     def gains(self) -> tuple[np.ndarray, np.ndarray]:
         """The last update's gains ``(α, β)`` per element: α on the value, β = gain on the speed × ``Te``."""
+        if self._gains is None:
+            raise ValueError("no sample filtered yet: no gains")
         return self._gains
 
     def __call__(self, x, conf=None, dt_s: float | None = None) -> np.ndarray:

@@ -132,6 +132,8 @@ def test_kalman_confidence_and_missing_samples():
         sure(np.array([1.0]), dt_s=0.0)
     with pytest.raises(ValueError, match="> 0"):
         ConstantVelocityKalman(FPS, measurement_sd_mm=0.0)
+    with pytest.raises(ValueError, match="no gains"):
+        ConstantVelocityKalman(FPS).gains()
     with pytest.raises(ValueError, match="root_depth_filter"):
         SmoothingConfig(root_depth_filter="median")
 
