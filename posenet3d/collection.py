@@ -11,6 +11,11 @@ RootNet/PoseNet batches). Under ``torchrun --nproc_per_node W`` (env:// rendezvo
 the images' order. Because a group is the same group whatever the number of processes, the merged file equals a
 single process's line for line.
 
+With an estimator built with ``streams`` = S > 1, S groups run at once in a process, each in a worker thread on
+``threads // S`` CPU threads (torch releases the GIL inside its operators, ONNX Runtime and OpenVINO inside a run;
+:mod:`posenet3d.runtime` gives every worker its own OpenVINO request): small networks keep one core busier than
+they keep two. The lines are the same as with S = 1 (each group is still one ``estimate_many`` call).
+
 Each line is one image: ``{"input": path, **EstimateResult.to_dict()}`` without ``timings_ms`` (stages are
 shared by the images of a group, so per-image stage times mean nothing here), or ``{"input": path, "error":
 message}`` for an image that could not be read — one bad image never loses the others' lines.
@@ -20,7 +25,10 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
+
+import torch
 
 from .distributed import DistContext, gather_objects
 from .media import MediaError, prefetch, read_image
@@ -59,24 +67,54 @@ def estimate_collection(est, paths: Sequence[str | os.PathLike], *, batch_images
     paths = [Path(p) for p in paths]
     rank, world = (ctx.rank, ctx.world_size) if ctx is not None else (0, 1)
     lines: dict[int, str] = {}
-    for decoded in prefetch(_decoded(paths, shard_groups(len(paths), batch_images, rank, world)), size=2):
-        good, cams = [], []
-        for i, image, error in decoded:
-            if error is None and camera is not None:
-                try:
-                    cams.append(camera(paths[i]))
-                except (MediaError, OSError, ValueError) as exc:
-                    error = str(exc)
-            elif error is None:
-                cams.append({})
-            if error is None:
-                good.append((i, image))
-            else:
-                lines[i] = json.dumps({"input": str(paths[i]), "error": error})
-        if good:
-            results = est.estimate_many([im for _, im in good], cams, batch_images=len(good))
-            for (i, _), result in zip(good, results):
-                lines[i] = result_line(paths[i], result)
+    streams = int(getattr(est, "streams", 1))
+    pool = ThreadPoolExecutor(streams, initializer=est.init_stream_thread) if streams > 1 else None
+    pending: set = set()
+
+    def estimate(good: list, cams: list) -> None:
+        results = est.estimate_many([im for _, im in good], cams, batch_images=len(good))
+        for (i, _), result in zip(good, results):
+            lines[i] = result_line(paths[i], result)
+
+    def drain(most: int) -> None:  # wait until at most `most` groups are running; raise a group's error here
+        nonlocal pending
+        while len(pending) > most:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                future.result()
+    try:
+        for decoded in prefetch(_decoded(paths, shard_groups(len(paths), batch_images, rank, world)),
+                                size=streams + 1):
+            lines.update(_error_lines(paths, decoded, camera, good := [], cams := []))
+            if good and pool is None:
+                estimate(good, cams)
+            elif good:
+                drain(streams)
+                pending.add(pool.submit(estimate, good, cams))
+        drain(0)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+            torch.set_num_threads(est.threads)  # the workers' count is also torch's default for new threads
+    return lines
+
+
+def _error_lines(paths: list[Path], decoded: list, camera, good: list, cams: list) -> dict[int, str]:
+    """Split one decoded group: readable images with their cameras go to ``good``/``cams``; returns the error
+    lines of the others."""
+    lines = {}
+    for i, image, error in decoded:
+        if error is None and camera is not None:
+            try:
+                cams.append(camera(paths[i]))
+            except (MediaError, OSError, ValueError) as exc:
+                error = str(exc)
+        elif error is None:
+            cams.append({})
+        if error is None:
+            good.append((i, image))
+        else:
+            lines[i] = json.dumps({"input": str(paths[i]), "error": error})
     return lines
 
 

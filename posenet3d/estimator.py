@@ -2,7 +2,8 @@
 
 :class:`Estimator` holds the three networks and runs, for one image (:meth:`Estimator.estimate`):
 
-1. **detector** — the BGR image letterboxed onto the CenterNet input (``det_input_size``²; an image larger than
+1. **detector** — the BGR image letterboxed onto the CenterNet input (``det_input_size``², or with
+   ``det_keep_aspect`` a canvas of the image's shape with that long side; an image larger than
    ``max_detection_side`` is first area-downscaled to that side, so a huge image costs one pass and a small
    buffer) → person boxes ``[x, y, w, h]`` in image px with scores > ``det_score_thresh``, IoU-NMS at
    ``det_nms_iou``, at most ``max_people``.
@@ -94,8 +95,8 @@ class Estimator:
     Args:
         detector: a CenterNet person detector (:class:`~posenet3d.detection.model.CenterNet`, class 0 = person)
             or a torchvision COCO detector (:class:`~posenet3d.detection.torchvision_detectors.
-            TorchvisionPersonDetector`; it resizes its input itself: ``det_input_size`` and ``det_flip_test``
-            are CenterNet's), or None: boxes come from elsewhere (:meth:`estimate_from_boxes` only).
+            TorchvisionPersonDetector`; it resizes its input itself: ``det_input_size``, ``det_flip_test`` and
+            ``det_keep_aspect`` are CenterNet's), or None: boxes come from elsewhere (:meth:`estimate_from_boxes` only).
         rootnet: a :class:`~rootnet.RootNet`.
         posenet: a :class:`~posenet3d.posenet.model.PoseNet`.
         pose_cfg, root_cfg: their model configs (input size, depth bins and range, ``area_real_mm``).
@@ -103,6 +104,9 @@ class Estimator:
         det_score_thresh: minimum detector score of a person (the reference demo draws > 0.3).
         det_nms_iou: IoU-NMS of the detector boxes (None: off, as in the reference).
         det_flip_test: average the detector over the mirrored image.
+        det_keep_aspect: run the detector on a canvas of the image's own shape (long side ``det_input_size``,
+            short side rounded up to a multiple of 32) instead of the square: a 16:9 frame costs 62 % of the
+            square's work (:func:`~posenet3d.detection.pipeline.prepare_image`; docs/deploy.md has its accuracy).
         joint_set: PoseNet's joint set name (default ``pose_cfg.joint_set``).
         device: where the networks run (``"cpu"``, ``"cuda:0"``, a :class:`torch.device`).
         flip_test: PoseNet flip test (mirrored crops in the same batch).
@@ -119,17 +123,21 @@ class Estimator:
         precision: ``fp32``, ``bf16`` (torch autocast or OpenVINO, on a CPU with native bf16; elsewhere fp32
             with a note in :attr:`runtime`) or ``int8`` (onnxruntime/openvino from int8 ONNX files); or a mapping
             part → precision (parts not named: fp32).
+        streams: image groups run at once in throughput mode (:func:`~posenet3d.collection.estimate_collection`),
+            each in a worker thread with ``threads // streams`` of the CPU threads (``threads``: torch's intra-op
+            threads when the estimator is built); 1: one group at a time on every thread.
         onnx_files: per part (detector/rootnet/posenet) the ONNX file to run (:mod:`posenet3d.export`); parts
             without one are exported from the torch networks when the estimator is built.
     """
 
     def __init__(self, detector: nn.Module | None, rootnet: nn.Module, posenet: nn.Module, *, pose_cfg: ModelConfig,
                  root_cfg: ModelConfig, det_input_size: int = 512, det_score_thresh: float = 0.3,
-                 det_nms_iou: float | None = 0.7, det_flip_test: bool = False, joint_set: str | None = None,
+                 det_nms_iou: float | None = 0.7, det_flip_test: bool = False, det_keep_aspect: bool = False,
+                 joint_set: str | None = None,
                  device: str | torch.device = "cpu", flip_test: bool = True, pose_nms: bool = False,
                  max_detection_side: int | None = 1024, max_people: int | None = None, batch_size: int = 16,
                  channels_last: bool = False, identity: dict | None = None, backend: str = "torch",
-                 precision: str | dict = "fp32", onnx_files: dict | None = None) -> None:
+                 precision: str | dict = "fp32", streams: int = 1, onnx_files: dict | None = None) -> None:
         if int(det_input_size) != det_input_size or det_input_size < 32 or det_input_size % 32:
             raise EstimatorError(f"det_input_size must be a positive multiple of 32 px, got {det_input_size}")
         if not 0.0 <= float(det_score_thresh) < 1.0:
@@ -142,8 +150,11 @@ class Estimator:
             raise EstimatorError(f"max_people must be >= 1 or None, got {max_people}")
         if int(batch_size) < 1:
             raise EstimatorError(f"batch_size must be >= 1, got {batch_size}")
-        if det_flip_test and isinstance(detector, TorchvisionPersonDetector):
-            raise EstimatorError(f"det_flip_test is CenterNet's; the torchvision detector {detector.name} has none")
+        if int(streams) != streams or streams < 1:
+            raise EstimatorError(f"streams must be a whole number >= 1, got {streams}")
+        for name, value in (("det_flip_test", det_flip_test), ("det_keep_aspect", det_keep_aspect)):
+            if value and isinstance(detector, TorchvisionPersonDetector):
+                raise EstimatorError(f"{name} is CenterNet's; the torchvision detector {detector.name} has none")
         self.joint_set: JointSet = get_joint_set(joint_set or pose_cfg.joint_set)
         n_joints = getattr(posenet, "joint_num", self.joint_set.joint_num)
         if n_joints != self.joint_set.joint_num:
@@ -156,10 +167,12 @@ class Estimator:
         self.det_score_thresh = float(det_score_thresh)
         self.det_nms_iou = None if det_nms_iou is None else float(det_nms_iou)
         self.det_flip_test = bool(det_flip_test)
+        self.det_keep_aspect = bool(det_keep_aspect)
         self.flip_test, self.pose_nms = bool(flip_test), bool(pose_nms)
         self.max_detection_side = None if max_detection_side is None else int(max_detection_side)
         self.max_people = None if max_people is None else int(max_people)
         self.batch_size, self.channels_last = int(batch_size), bool(channels_last)
+        self.streams, self.threads = int(streams), torch.get_num_threads()
         self.device = torch.device(device)
         self.identity = None if identity is None else dict(identity)
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
@@ -194,7 +207,8 @@ class Estimator:
                 continue
             sha = (((self.identity or {}).get("files") or {}).get(part) or {}).get("sha256")
             runner, info = make_runner(part, getattr(self, part), backend, precisions[part], onnx=onnx_files.get(part),
-                                       input_size=sizes[part], joint_set=self.joint_set.name, source_sha256=sha)
+                                       input_size=sizes[part], joint_set=self.joint_set.name, source_sha256=sha,
+                                       threads=self.threads, streams=self.streams)
             setattr(self, part, runner)
             self.runtime[part] = info
 
@@ -302,6 +316,12 @@ class Estimator:
     def skeleton(self) -> tuple[tuple[int, int], ...]:
         return self.joint_set.skeleton
 
+    def init_stream_thread(self) -> None:
+        """Run first in each throughput-mode worker thread: its torch intra-op threads become its share of the
+        CPU threads (``threads // streams``, at least 1; other threads keep theirs)."""
+        torch.get_num_threads()  # torch sets a thread's count lazily on first use: settle it before changing it
+        torch.set_num_threads(max(1, self.threads // self.streams))
+
     # ---------------------------------------------------------------------------------------- stages
     def _image(self, image, timings: dict[str, float]) -> np.ndarray:
         t = time.perf_counter()
@@ -341,7 +361,7 @@ class Estimator:
             else:
                 dets = detect_people(self.detector, smalls, input_size=self.det_input_size,
                                      score_thresh=self.det_score_thresh, flip_test=self.det_flip_test,
-                                     nms_iou=self.det_nms_iou)
+                                     nms_iou=self.det_nms_iou, keep_aspect=self.det_keep_aspect)
         out = []
         for det, (sx, sy) in zip(dets, scales):
             xyxy = det.boxes_xyxy.astype(np.float64)

@@ -14,6 +14,11 @@ logged warning and :attr:`Runner.note`), because emulated bf16 is slower than fp
 ``int8`` with ONNX Runtime or OpenVINO from a statically quantised ONNX file (``posenet3d export --int8``).
 ONNX Runtime's CPU provider has no bf16 kernels for these networks: ``bf16`` there is refused.
 
+**Streams** (``streams`` > 1, throughput mode): several callers run one network at once, each on its share of the
+threads — ONNX Runtime sessions get ``threads // streams`` intra-op threads each call runs on; OpenVINO compiles
+``streams`` CPU streams over ``threads`` threads and gives every calling thread an infer request of its own; torch
+needs nothing here (each caller sets its own intra-op threads, :meth:`~posenet3d.estimator.Estimator.stream_threads`).
+
 OpenVINO 2026.4's ONNX reader has no conversion for ``DeformConv``: a ``resdcn_*`` detector is converted from
 the torch module with OpenVINO's PyTorch frontend instead (tens of seconds once per load).
 
@@ -24,6 +29,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,7 +169,8 @@ def openvino_core():
     return require("openvino").Core()
 
 
-def _ov_compiled(onnx: bytes | Path, threads: int, hint: str, net: nn.Module | None, part: str, source: str):
+def _ov_compiled(onnx: bytes | Path, threads: int, hint: str, net: nn.Module | None, part: str, source: str,
+                 streams: int = 1):
     ov = require("openvino")
     core = openvino_core()
     try:
@@ -180,12 +187,17 @@ def _ov_compiled(onnx: bytes | Path, threads: int, hint: str, net: nn.Module | N
         model = ov.convert_model(graph, example_input=(torch.zeros(1, 3, 128, 128),),
                                  input=[ov.PartialShape([-1, 3, -1, -1])])
         net.eval()
-    config = {"INFERENCE_PRECISION_HINT": hint, "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
-              "NUM_STREAMS": 1}
+    config = {"INFERENCE_PRECISION_HINT": hint, "INFERENCE_NUM_THREADS": threads,
+              "PERFORMANCE_HINT": "LATENCY" if streams == 1 else "THROUGHPUT", "NUM_STREAMS": streams}
     compiled = core.compile_model(model, "CPU", config)
-    request = compiled.create_infer_request()
+    requests, local, lock = [], threading.local(), threading.Lock()
 
     def run(feeds):
+        request = getattr(local, "request", None)
+        if request is None:  # one request per calling thread; kept (in requests) as long as the runner
+            with lock:
+                request = local.request = compiled.create_infer_request()
+                requests.append(request)
         # inputs copied, not shared: a request that kept pointers to the caller's (since freed) arrays is a
         # use-after-free when it is destroyed later
         res = request.infer(feeds, share_inputs=False)
@@ -196,14 +208,15 @@ def _ov_compiled(onnx: bytes | Path, threads: int, hint: str, net: nn.Module | N
 def make_runner(part: str, net: nn.Module, backend: str = "torch", precision: str = "fp32", *,
                 onnx: str | os.PathLike | bytes | None = None, input_size: int = 256,
                 joint_set: str | None = None, source_sha256: str | None = None,
-                threads: int | None = None) -> tuple[nn.Module, RunnerInfo]:
+                threads: int | None = None, streams: int = 1) -> tuple[nn.Module, RunnerInfo]:
     """What runs the torch network ``net`` (``part``: detector / rootnet / posenet) on ``backend`` at
     ``precision`` (module docstring), and how.
 
     ``onnx``: the network's ONNX file (or bytes); without it the network is exported now (fp32; ``int8`` needs a
     file). The file's metadata must be this network (:func:`~posenet3d.export.check_metadata`: kind, input size,
     joints, depth bins, detector heads; with ``source_sha256`` also the torch weights it came from).
-    ``threads``: intra-op threads (default torch's). Raises :class:`EstimatorError` naming the file and problem.
+    ``threads``: intra-op threads (default torch's); ``streams``: callers that may run the network at once, the
+    threads shared among them (module docstring). Raises :class:`EstimatorError` naming the file and problem.
     """
     if backend not in BACKENDS:
         raise EstimatorError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
@@ -247,10 +260,10 @@ def make_runner(part: str, net: nn.Module, backend: str = "torch", precision: st
         raise EstimatorError(f"{source}: a {meta.get('precision')} export, but precision {precision} needs {want}")
     threads = threads or torch.get_num_threads()
     if backend == "onnxruntime":
-        run = _ort_session(onnx, threads)
+        run = _ort_session(onnx, max(1, threads // streams))
     else:
         run = _ov_compiled(onnx, threads, {"bf16": "bf16"}.get(used, "f32"), net if part == "detector" else None,
-                           part, source)
+                           part, source, streams)
     heads = list(net.heads) if part == "detector" else None
     return OnnxNetwork(part, run, meta, heads), RunnerInfo(backend, precision, used, note)
 

@@ -12,7 +12,7 @@ from test_estimator import DET_CFG, DET_INPUT, POSE_CFG, ROOT_CFG, lively, make_
 
 from posenet3d.collection import collect_lines, shard_groups
 from posenet3d.distributed import launch
-from posenet3d.estimator import Estimator, build_network, save_bundle
+from posenet3d.estimator import Estimator, EstimatorError, build_network, save_bundle
 
 OPTIONS = {"det_input_size": DET_INPUT, "det_score_thresh": 0.01, "max_people": 3}
 
@@ -101,6 +101,43 @@ def test_two_gloo_processes_merge_to_the_single_process_lines(bundle, images, tm
     launch(_sharded, [], (bundle, images, out), cpu_processes=2)
     assert out.read_text() == "".join(line + "\n" for line in single)
 
+
+
+def test_streams_run_groups_at_once_with_the_same_lines(bundle, images, monkeypatch):
+    import threading
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        single = collect_lines(Estimator.from_bundle(bundle), images, batch_images=1)
+    finally:
+        torch.set_num_threads(threads)
+    torch.set_num_threads(2)
+    try:
+        est = Estimator.from_bundle(bundle, streams=2)
+        assert est.streams == 2 and est.threads == 2
+        seen, inside, lock = set(), [0, 0], threading.Lock()
+        many = est.estimate_many
+
+        def spy(*args, **kwargs):  # which threads run groups, on how many torch threads, how many at once
+            with lock:
+                seen.add((threading.get_ident(), torch.get_num_threads()))
+                inside[0] += 1
+                inside[1] = max(inside[1], inside[0])
+            try:
+                return list(many(*args, **kwargs))
+            finally:
+                with lock:
+                    inside[0] -= 1
+        monkeypatch.setattr(est, "estimate_many", spy)
+        lines = collect_lines(est, images, batch_images=1)
+        assert torch.get_num_threads() == 2  # the caller's threads are back
+    finally:
+        torch.set_num_threads(threads)
+    assert {n for _, n in seen} == {1} and len({t for t, _ in seen}) == 2 and threading.get_ident() not in seen
+    assert inside[1] == 2  # two groups were running at the same time
+    assert lines == single  # each group as one process on one thread would run it: the same lines, bit for bit
+    with pytest.raises(EstimatorError, match="streams"):
+        Estimator.from_bundle(bundle, streams=0)
 
 def test_demo_throughput_writes_one_jsonl(bundle, images, tmp_path, capsys):
     from posenet3d.commands.demo import main

@@ -26,6 +26,7 @@ from posenet3d.detection.pipeline import (
     CocoPersonDataset,
     ImageMeta,
     detect_people,
+    fit_canvas,
     letterbox_affine,
     postprocess,
     prepare_image,
@@ -255,6 +256,33 @@ def test_prepare_image_convention():
     # the affine: image centre -> canvas centre, 100 px -> 64 px
     np.testing.assert_allclose(letterbox_affine(meta.center, meta.scale, 64) @ [50, 25, 1], [32, 32], atol=1e-4)
 
+
+
+def test_keep_aspect_canvas_is_the_square_canvas_without_its_letterbox_rows():
+    assert fit_canvas(1280, 720, 416) == (416, 256) and fit_canvas(720, 1280, 416) == (256, 416)
+    assert fit_canvas(500, 500, 416) == (416, 416) and fit_canvas(100, 1, 64) == (64, 32)
+    img = np.random.default_rng(0).integers(0, 255, (40, 100, 3), dtype=np.uint8)
+    square, sq_meta = prepare_image(img, 64)
+    fit, meta = prepare_image(img, 64, keep_aspect=True)
+    assert fit.shape == (3, 32, 64) and meta.input_size == (64, 32) and meta.output_size == (16, 8)
+    # both canvases centre the image and scale it by 64/100: the fit canvas is the square's middle 32 rows, exactly
+    assert torch.equal(fit, square[:, 16:48, :])
+    # image px → output px: the square's mapping shifted up by 4 output rows (16 canvas rows)
+    corners = np.array([[0, 0, 1], [99, 39, 1], [50, 20, 1]], dtype=np.float64)
+    np.testing.assert_allclose(corners @ letterbox_affine(meta.center, meta.scale, meta.output_size).T,
+                               corners @ letterbox_affine(sq_meta.center, sq_meta.scale, 16).T - [0, 4], atol=1e-9)
+    # a portrait image: the same rule with the sides swapped
+    portrait = img.transpose(1, 0, 2).copy()
+    tall, _ = prepare_image(portrait, 64, keep_aspect=True)
+    assert tall.shape == (3, 64, 32) and torch.equal(tall, prepare_image(portrait, 64)[0][..., 16:48])
+    with pytest.raises(ValueError, match="smaller than the image's own"):
+        prepare_image(img, 64, keep_aspect=True, canvas=(64, 16))
+    # a batch shares the largest canvas: landscape + portrait → the square, and the same boxes as one by one
+    torch.manual_seed(0)
+    model = CenterNet("res_18", ctdet_heads(1), head_conv=8, width=0.25)
+    both = detect_people(model, [img, img[:, :50]], input_size=64, k=5, score_thresh=0.0, keep_aspect=True)
+    alone = detect_people(model, [img], input_size=64, k=5, score_thresh=0.0, keep_aspect=True)
+    assert [len(r) for r in both] == [5, 5] and both[0].scores.shape == alone[0].scores.shape
 
 # ------------------------------------------------------------------------------------- training, inference --
 

@@ -62,6 +62,23 @@ def test_posenet_and_rootnet_equal_torch(nets, backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_streams_run_one_network_from_several_threads_at_once(nets, backend):
+    """streams=2: two threads call the runner at the same time (OpenVINO: a request per thread) and each gets its
+    own input's outputs."""
+    from concurrent.futures import ThreadPoolExecutor
+    pytest.importorskip(backend)
+    pose, _ = make_runner("posenet", nets["posenet"], backend, input_size=64, joint_set="MuCo", threads=2,
+                          streams=2)
+    inputs = [crops(2, seed=s) for s in range(6)]
+    with torch.inference_mode():
+        want = [nets["posenet"](x) for x in inputs]
+    with ThreadPoolExecutor(2) as pool:
+        got = list(pool.map(pose, inputs))
+    for g, w in zip(got, want):
+        assert float((g - w).abs().max()) <= HM_TOL
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("which", ["detector", "dcn"])
 def test_detector_maps_equal_torch(nets, backend, which):
     net = nets[which]

@@ -6,7 +6,8 @@
 Each argument is ``CONFIG:SNAPSHOT``, or for the detector ``torchvision:NAME`` (one of torchvision's COCO
 detectors, built from torchvision's cache when the bundle is loaded; docs/models.md); weights are stored in
 fp16 (``--dtype float32`` to keep them as trained).
-``--det-thresh`` / ``--det-nms-iou`` / ``--det-input-size`` / ``--det-flip-test`` store detector settings with the
+``--det-thresh`` / ``--det-nms-iou`` / ``--det-input-size`` / ``--det-flip-test`` / ``--det-keep-aspect`` store
+detector settings with the
 bundle (the bundled model's command is in README "Results"). ``--name``, ``--model-version`` and ``--domain``
 record what the networks are (``estimator.yaml`` ``model``, carried into every result's JSON).
 """
@@ -35,6 +36,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
                    help="stored detector input side in px (default: the detector config's input_size)")
     p.add_argument("--det-flip-test", action="store_true",
                    help="store det_flip_test: the detector averages its maps over the mirrored image (2x its time)")
+    p.add_argument("--det-keep-aspect", action="store_true",
+                   help="store det_keep_aspect: the detector runs on a canvas of the image's shape, not the square")
     p.add_argument("--name", default=None, help="the model's name (default: the --out folder's name)")
     p.add_argument("--model-version", default=None, help="the model's version (default: none)")
     p.add_argument("--domain", choices=MODEL_DOMAINS, default="own",
@@ -53,7 +56,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
             cfgs[part], models[part] = cfg, model
         options = {k: v for k, v in (("det_score_thresh", args.det_thresh), ("det_nms_iou", args.det_nms_iou),
                                                    ("det_input_size", args.det_input_size),
-                                                   ("det_flip_test", args.det_flip_test or None))
+                                                   ("det_flip_test", args.det_flip_test or None),
+                                                   ("det_keep_aspect", args.det_keep_aspect or None))
                    if v is not None}
         info = save_bundle(args.out, cfgs, models, dtype=getattr(torch, args.dtype), options=options,
                            name=args.name, version=args.model_version, domain=args.domain)

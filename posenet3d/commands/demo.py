@@ -133,6 +133,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="AlphaPose parametric pose NMS on the 2D joints")
     o.add_argument("--det-thresh", type=float, help="detector score threshold in [0, 1) (estimator default 0.3)")
     o.add_argument("--max-people", type=int, help="keep at most this many people per image")
+    o.add_argument("--det-keep-aspect", action=argparse.BooleanOptionalAction, default=None,
+                   help="detector on a canvas of the image's shape (long side the input size) instead of the "
+                        "square: faster on wide or tall images (docs/deploy.md)")
     o.add_argument("--channels-last", action="store_true", help="run the networks in channels-last format")
     p.add_argument("--html", action=argparse.BooleanOptionalAction, default=True,
                    help="write the interactive 3D page <name>_3d.html (and plotly.min.js once per folder; "
@@ -146,6 +149,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="decode in the background, batch the people of several images, write results.jsonl only; "
                         "under torchrun each process takes a share")
     t.add_argument("--batch-images", type=int, default=8, help="images per batch with --throughput (default 8)")
+    t.add_argument("--streams", type=int, default=None,
+                   help="image batches run at once with --throughput, the CPU threads shared among them (default 1; "
+                        "2 is faster on small CPUs, docs/benchmarks.md)")
     v = p.add_argument_group("video (people tracked with stable ids; docs/video.md)")
     v.add_argument("--video-3d", action=argparse.BooleanOptionalAction, default=True,
                    help="put the 3D views (axes fixed over the clip) beside each video frame (default: on)")
@@ -233,6 +239,10 @@ def check_args(args: argparse.Namespace) -> dict:
                          f"{', '.join(detector_names())})")
     if args.batch_images < 1:
         raise UsageError(f"--batch-images {args.batch_images}: must be at least 1")
+    if args.streams is not None and args.streams < 1:
+        raise UsageError(f"--streams {args.streams}: must be at least 1")
+    if args.streams is not None and not args.throughput:
+        raise UsageError("--streams runs with --throughput (folders of images)")
     files = {"--detector": args.detector, "--rootnet": args.rootnet, "--posenet": args.posenet}
     if args.boxes is not None and not args.detector and (args.rootnet or args.posenet):
         del files["--detector"]  # the boxes replace the detector: none is loaded
@@ -290,11 +300,13 @@ def load_estimator(args: argparse.Namespace):
     from posenet3d.config import load_config
     from posenet3d.estimator import Estimator
     options = {k: v for k, v in {"flip_test": args.flip, "pose_nms": args.pose_nms,
-                                 "det_score_thresh": args.det_thresh, "max_people": args.max_people}.items()
+                                 "det_score_thresh": args.det_thresh, "max_people": args.max_people,
+                                 "det_keep_aspect": args.det_keep_aspect}.items()
                if v is not None}
     if args.channels_last:
         options["channels_last"] = True
-    options.update({k: v for k, v in (("backend", args.backend), ("precision", args.precision)) if v is not None})
+    options.update({k: v for k, v in (("backend", args.backend), ("precision", args.precision),
+                                      ("streams", args.streams)) if v is not None})
     device = resolve_device(args.device)
     if not args.rootnet:
         return Estimator.from_bundle(args.model_dir or DEFAULT_MODEL_DIR, device=device,

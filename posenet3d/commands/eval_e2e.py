@@ -19,6 +19,7 @@ JSON (atomically). ``--backend`` and ``--precision``
 """
 from __future__ import annotations
 
+import argparse
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -50,6 +51,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
                         "coco_person_keypoints.json)")
     p.add_argument("--backend", choices=("torch", "onnxruntime", "openvino"), default="torch")
     p.add_argument("--precision", default="fp32", help="fp32, bf16, int8, or PART=PRECISION,... (others fp32)")
+    p.add_argument("--det-keep-aspect", action=argparse.BooleanOptionalAction, default=None,
+                   help="detector on a canvas of the image's shape instead of the square (default: the bundle's)")
     args = p.parse_args(argv)
     precision = args.precision
     if "=" in precision:
@@ -60,7 +63,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        est = Estimator.from_bundle(args.model_dir, backend=args.backend, precision=precision)
+        options = {} if args.det_keep_aspect is None else {"det_keep_aspect": args.det_keep_aspect}
+        est = Estimator.from_bundle(args.model_dir, backend=args.backend, precision=precision, **options)
         records = build_dataset("MuPoTS", "test", root=args.data).records
     except (EstimatorError, CheckpointError, DatasetError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -75,7 +79,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     rows = ev.rows()
     print(f"{len(images) - len(ev.failed)} images, {ev.annotated} annotated people, {ev.predicted} predicted "
           f"({args.model_dir} on {args.data}; joints compared: {len(ev.common)}; backend {args.backend}, "
-          f"precision {args.precision})")
+          f"precision {args.precision}; detector canvas {'keep-aspect' if est.det_keep_aspect else 'square'} "
+          f"{est.det_input_size} px)")
     _print_rows(rows)
     deciles = error_by_confidence(np.array(ev.joint_err), np.array(ev.joint_conf))
     _print_deciles(deciles, max(args.radii))

@@ -4,9 +4,9 @@
         --ann data/Synthetic/train/coco_person_keypoints.json --images data/Synthetic/train/data --num 100
 
 Run it on training images (not the test split you report on). Detections are matched to the COCO-format ground
-truth greedily by IoU, highest score first (crowd boxes ignored); ``--nms-iou``, ``--input-size`` and
-``--flip-test`` are the settings the estimator would use (``posenet3d bundle make --det-thresh/--det-nms-iou/
---det-input-size/--det-flip-test``).
+truth greedily by IoU, highest score first (crowd boxes ignored); ``--nms-iou``, ``--input-size``,
+``--flip-test`` and ``--keep-aspect`` are the settings the estimator would use (``posenet3d bundle make
+--det-thresh/--det-nms-iou/--det-input-size/--det-flip-test/--det-keep-aspect``).
 """
 from __future__ import annotations
 
@@ -60,6 +60,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     p.add_argument("--input-size", type=int, default=None, help="detector input side (default: the config's)")
     p.add_argument("--nms-iou", type=float, default=None, help="box NMS IoU (default: none)")
     p.add_argument("--flip-test", action="store_true", help="average the detector over the mirrored image")
+    p.add_argument("--keep-aspect", action="store_true",
+                   help="a canvas of the image's shape (long side --input-size) instead of the square")
     p.add_argument("overrides", nargs="*")
     args = p.parse_intermixed_args(argv)
     thresholds = np.round(np.arange(0.05, 0.96, 0.05), 2)
@@ -80,13 +82,16 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         except MediaError as exc:
             print(f"warning: {exc}; skipped", file=sys.stderr)
             continue
-        det = detect_people(model, img, input_size=size, nms_iou=args.nms_iou, flip_test=args.flip_test)[0]
+        det = detect_people(model, img, input_size=size, nms_iou=args.nms_iou, flip_test=args.flip_test,
+                            keep_aspect=args.keep_aspect)[0]
         gt = e.boxes_xywh
         t, k = count_matches(det.boxes_xywh(), det.scores, gt, thresholds)
         tp += t
         kept += k
         num_gt += len(gt)
-    print(f"{len(entries)} images, {num_gt} people, input {size}², NMS IoU {args.nms_iou}, "
+    canvas = " long side, keep-aspect canvas" if args.keep_aspect else "²"
+    print(f"{len(entries)} images, {num_gt} people, input {size}{canvas}, "
+          f"NMS IoU {args.nms_iou}, "
           f"flip test {'on' if args.flip_test else 'off'}")
     print("thresh  precision  recall  F1")
     for t, a, b in zip(thresholds, tp, kept):

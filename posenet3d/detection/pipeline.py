@@ -4,6 +4,10 @@
   by a keep-aspect ("letterbox") affine onto a 512×512 canvas (zero border), scaled to [0, 1] and normalised
   with the COCO mean/std in BGR order: ``(img/255 − mean)/std``. The affine maps the ``s``-pixel-wide square
   around the centre ``c`` onto the canvas width (``s = max(H, W)`` and ``c`` = image centre at test time).
+* **Keep-aspect canvas** (``keep_aspect=True``, ours; the published CenterNet's ``--keep_res`` idea at a chosen
+  resolution): the long side is still scaled to the input size, but the canvas is the scaled image rounded up to a
+  multiple of :data:`CANVAS_STRIDE` instead of the square — a 16:9 frame at 416 px runs on 416×256, 62 % of the
+  square's pixels. A batch of images shares one canvas (the largest of theirs), each centred on it.
 * **Output frame**: network maps have stride 4 (128×128 for 512 input); targets and decoded boxes are in its
   pixels and go back to image pixels through the inverse of the image → output affine.
 * **Training augmentation** (reference defaults): random crop (scale × one of 0.6…1.3, centre drawn at least a
@@ -36,6 +40,8 @@ COCO_MEAN_BGR = (0.40789654, 0.44719302, 0.47026115)
 COCO_STD_BGR = (0.28863828, 0.27408164, 0.27809835)
 INPUT_SIZE = 512
 DOWN_RATIO = 4
+#: The keep-aspect canvas's sides are multiples of this (the backbone's total stride).
+CANVAS_STRIDE = 32
 PCA_EIGVAL = np.array([0.2141788, 0.01817699, 0.00341571], dtype=np.float32)
 PCA_EIGVEC = np.array([[-0.58752847, -0.69563484, 0.41340352],
                        [-0.5832747, 0.00994535, -0.81221408],
@@ -89,15 +95,38 @@ class ImageMeta:
         return invert_affine(letterbox_affine(self.center, self.scale, self.output_size))
 
 
+def fit_canvas(width: int, height: int, size: int, stride: int = CANVAS_STRIDE) -> tuple[int, int]:
+    """The keep-aspect canvas (W, H) px of a ``width`` × ``height`` image whose long side is scaled to ``size``
+    (a multiple of ``stride``): the scaled image's sides rounded up to multiples of ``stride``."""
+    r = size / max(width, height)
+    return tuple(min(size, stride * max(1, int(np.ceil(side * r / stride - 1e-9)))) for side in (width, height))
+
+
 def prepare_image(img_bgr: np.ndarray, input_size: int | Sequence[int] = INPUT_SIZE,
-                  down_ratio: int = DOWN_RATIO) -> tuple[torch.Tensor, ImageMeta]:
-    """Test-time input: the whole image letterboxed onto ``input_size`` → ``(3, H_in, W_in)`` tensor + meta."""
+                  down_ratio: int = DOWN_RATIO, *, keep_aspect: bool = False,
+                  canvas: tuple[int, int] | None = None) -> tuple[torch.Tensor, ImageMeta]:
+    """Test-time input: the whole image letterboxed onto ``input_size`` → ``(3, H_in, W_in)`` tensor + meta.
+
+    ``keep_aspect`` (``input_size`` one side S): the long side scaled to S on a canvas of the image's own shape
+    (:func:`fit_canvas`), or on ``canvas`` = (W, H) when given (a batch's common canvas, at least the image's
+    own)."""
     img = _check_image(img_bgr)
     h, w = img.shape[:2]
-    iw, ih = _pair(input_size)
+    if keep_aspect:
+        size = _pair(input_size)
+        if size[0] != size[1]:
+            raise ValueError(f"keep_aspect takes one input side, got {size}")
+        own = fit_canvas(w, h, size[0])
+        iw, ih = canvas or own
+        if iw < own[0] or ih < own[1]:
+            raise ValueError(f"canvas {(iw, ih)} is smaller than the image's own {own}")
+        scale = iw * max(h, w) / size[0]  # the image-px width mapped onto the canvas width
+    else:
+        iw, ih = _pair(input_size)
+        scale = float(max(h, w))
     if iw % down_ratio or ih % down_ratio:
         raise ValueError(f"input size {(iw, ih)} must be a multiple of the output stride {down_ratio}")
-    meta = ImageMeta(center=np.array([w / 2.0, h / 2.0]), scale=float(max(h, w)), input_size=(iw, ih),
+    meta = ImageMeta(center=np.array([w / 2.0, h / 2.0]), scale=float(scale), input_size=(iw, ih),
                      output_size=(iw // down_ratio, ih // down_ratio))
     warped = cv2.warpAffine(img, letterbox_affine(meta.center, meta.scale, (iw, ih)), (iw, ih),
                             flags=cv2.INTER_LINEAR)
@@ -362,21 +391,27 @@ def postprocess(dets: np.ndarray, meta: ImageMeta, score_thresh: float = 0.05, c
 @torch.no_grad()
 def detect_people(model: nn.Module, images_bgr: np.ndarray | Sequence[np.ndarray], *,
                   input_size: int | Sequence[int] = INPUT_SIZE, k: int = 100, score_thresh: float = 0.05,
-                  flip_test: bool = False, nms_iou: float | None = None, class_index: int | None = 0
-                  ) -> list[PersonDetections]:
+                  flip_test: bool = False, nms_iou: float | None = None, class_index: int | None = 0,
+                  keep_aspect: bool = False) -> list[PersonDetections]:
     """Run a CenterNet on one BGR image or a list of them (any sizes; batched on the model's device).
 
     ``score_thresh`` 0.05 is a floor for evaluation (the reference evaluates all K = 100 peaks; its demo draws
     scores > 0.3). ``flip_test`` averages the image with its mirror (reference §4.5); ``nms_iou`` adds an
     IoU-NMS (the reference has none). ``class_index`` picks the person channel (0 for both our 1-class model
-    and the 80-class COCO model). The model is run in eval mode and restored to its previous mode.
+    and the 80-class COCO model). ``keep_aspect`` runs the images on the keep-aspect canvas (module docstring;
+    one shared canvas per call). The model is run in eval mode and restored to its previous mode.
     Returns one :class:`PersonDetections` per image (empty when nobody is found).
     """
     single = isinstance(images_bgr, np.ndarray)
     images = [images_bgr] if single else list(images_bgr)
     if not images:
         return []
-    prepared = [prepare_image(_check_image(im, f"image {i}"), input_size) for i, im in enumerate(images)]
+    images = [_check_image(im, f"image {i}") for i, im in enumerate(images)]
+    canvas = None
+    if keep_aspect:
+        sizes = [fit_canvas(im.shape[1], im.shape[0], _pair(input_size)[0]) for im in images]
+        canvas = (max(w for w, _ in sizes), max(h for _, h in sizes))
+    prepared = [prepare_image(im, input_size, keep_aspect=keep_aspect, canvas=canvas) for im in images]
     x = torch.stack([t for t, _ in prepared])
     param = next(model.parameters(), None)  # None: a runner without torch parameters (posenet3d.runtime), CPU
     if param is not None:
