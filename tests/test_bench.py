@@ -23,3 +23,23 @@ def test_bench_detector_and_synth_run_on_small_settings(capsys, tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     assert cli_main(["bench", "synth", "--num", "2", "--size", "256", "--workers", "1"]) == 0
     assert re.search(r"images/s", capsys.readouterr().out)
+
+
+def test_bench_throughput_rows_per_stream_count(capsys):
+    assert cli_main(["bench", "throughput", "--num", "3", "--batch-images", "1", "--streams", "1", "2",
+                     "--det-keep-aspect"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^\| torch \| throughput mode \| 1 \| 2 \| [\d.]+ \| [\d.]+× \|$", out, re.M), out
+
+
+def test_fast_settings_are_estimator_options(capsys):
+    import pytest
+
+    from posenet3d.commands import estimator_options
+    assert estimator_options(["det_keep_aspect=true", "det_input_size=320", "flip_test=false"]) == \
+        {"det_keep_aspect": True, "det_input_size": 320, "flip_test": False}
+    with pytest.raises(ValueError, match="--fast flip: expected KEY=VALUE"):
+        estimator_options(["flip"])
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["bench", "e2e", "--fast", "no_such_option=1"])
+    assert exc.value.code == 2 and "no_such_option is not an estimator option" in capsys.readouterr().err

@@ -32,3 +32,21 @@ def command_parser(prog: str | None, doc: str | None):
 
     return OneLineErrors(prog=prog, description=description, epilog=epilog,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def estimator_options(items: list[str], flag: str = "--fast") -> dict:
+    """``KEY=VALUE`` command-line items → :class:`~posenet3d.estimator.Estimator` keyword arguments (each value
+    read as YAML: ``true``, ``320``, ``0.5``). Raises ``ValueError`` naming ``flag`` and the item for a malformed
+    item or a key that is not an estimator option."""
+    import yaml
+
+    from posenet3d.bundle import option_names
+    known, out = option_names(), {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{flag} {item}: expected KEY=VALUE (e.g. det_keep_aspect=true)")
+        if key not in known:
+            raise ValueError(f"{flag} {item}: {key} is not an estimator option; known: {', '.join(known)}")
+        out[key] = yaml.safe_load(value)
+    return out

@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     p.add_argument("--precision", default="fp32", help="fp32, bf16, int8, or PART=PRECISION,... (others fp32)")
     p.add_argument("--det-keep-aspect", action=argparse.BooleanOptionalAction, default=None,
                    help="detector on a canvas of the image's shape instead of the square (default: the bundle's)")
+    p.add_argument("--det-input-size", type=int, default=None, help="detector input side, px (default: the bundle's)")
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
+                   help="PoseNet flip test (default: the bundle's, else on)")
     args = p.parse_args(argv)
     precision = args.precision
     if "=" in precision:
@@ -63,7 +66,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        options = {} if args.det_keep_aspect is None else {"det_keep_aspect": args.det_keep_aspect}
+        options = {k: v for k, v in (("det_keep_aspect", args.det_keep_aspect), ("flip_test", args.flip),
+                                     ("det_input_size", args.det_input_size)) if v is not None}
         est = Estimator.from_bundle(args.model_dir, backend=args.backend, precision=precision, **options)
         records = build_dataset("MuPoTS", "test", root=args.data).records
     except (EstimatorError, CheckpointError, DatasetError, ValueError) as exc:
@@ -80,7 +84,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     print(f"{len(images) - len(ev.failed)} images, {ev.annotated} annotated people, {ev.predicted} predicted "
           f"({args.model_dir} on {args.data}; joints compared: {len(ev.common)}; backend {args.backend}, "
           f"precision {args.precision}; detector canvas {'keep-aspect' if est.det_keep_aspect else 'square'} "
-          f"{est.det_input_size} px)")
+          f"{est.det_input_size} px, flip test {'on' if est.flip_test else 'off'})")
     _print_rows(rows)
     deciles = error_by_confidence(np.array(ev.joint_err), np.array(ev.joint_conf))
     _print_deciles(deciles, max(args.radii))

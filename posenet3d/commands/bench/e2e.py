@@ -22,8 +22,9 @@ What is timed (random weights: latency does not depend on them; ``torch.inferenc
   and OpenVINO int8, side by side in one run (:mod:`posenet3d.runtime`); bf16 only where the CPU has native
   bf16 (the row says so otherwise); int8 from ONNX Runtime static quantisation calibrated on 8 images' inputs
   (random weights: the timings are what int8 costs, not its accuracy — docs/deploy.md has that).
-  ``--det-keep-aspect`` adds rows for the fastest paths (torch fp32, OpenVINO fp32 and int8) with the detector
-  on the keep-aspect canvas (416×256 instead of 416² for the bundled model on this 16:9 image).
+  ``--fast KEY=VALUE ...`` (repeatable) adds rows for the fastest paths (torch fp32, OpenVINO fp32 and int8) with
+  those estimator options, e.g. ``det_keep_aspect=true`` (the detector on a 416×256 canvas instead of 416² for the
+  bundled model on this 16:9 image), ``flip_test=false``, ``det_input_size=320``.
   ``--runtimes-only`` runs only this section (with the matmul rate before and after it).
 
 Every figure is the best of ``--runs`` timed runs after one warm-up (the machine may be shared: the best run is
@@ -41,7 +42,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from posenet3d.commands import REPO, command_parser
+from posenet3d.commands import REPO, command_parser, estimator_options
 from posenet3d.config import ModelConfig, load_config
 from posenet3d.detection.model import CenterNet, ctdet_heads
 from posenet3d.estimator import Estimator, build_network
@@ -169,23 +170,24 @@ def int8_files(build: Callable, folder: Path) -> dict[str, Path]:
     return files
 
 
-KEEP_ASPECT_RUNTIMES = (("torch", "fp32"), ("openvino", "fp32"), ("openvino", "int8"))
+FAST_RUNTIMES = (("torch", "fp32"), ("openvino", "fp32"), ("openvino", "int8"))
 
 
 def bench_runtimes(build: Callable, people: list[int], runs: int, tmp: Path,
-                   keep_aspect: bool = False) -> tuple[str, list[dict]]:
+                   fast: list[dict] | None = None) -> tuple[str, list[dict]]:
     """(variant name, rows): end to end (ms per image) and per stage at each ``people`` count for every
-    (backend, precision) of :data:`RUNTIMES` (and with ``keep_aspect`` of :data:`KEEP_ASPECT_RUNTIMES` with the
-    detector's keep-aspect canvas); a row holds ``skipped`` (the reason) where one cannot run here."""
+    (backend, precision) of :data:`RUNTIMES`, then of :data:`FAST_RUNTIMES` with each of the ``fast`` estimator
+    option sets; a row holds ``skipped`` (the reason) where one cannot run here."""
     from posenet3d.runtime import native_bf16
     rows, int8, name = [], None, ""
-    todo = [(b, p, False) for b, p in RUNTIMES] + [(b, p, True) for b, p in KEEP_ASPECT_RUNTIMES if keep_aspect]
-    for backend, precision, fit in todo:
-        row = {"backend": backend, "precision": precision, "canvas": "keep-aspect" if fit else "square"}
+    todo = [(b, p, {}) for b, p in RUNTIMES] + [(b, p, o) for o in fast or [] for b, p in FAST_RUNTIMES]
+    for backend, precision, extra in todo:
+        settings = " ".join(f"{k}={v}" for k, v in extra.items()) or "bundle's"
+        row = {"backend": backend, "precision": precision, "settings": settings}
         if precision == "bf16" and not native_bf16(backend):
             rows.append({**row, "skipped": "no native bf16 on this CPU"})
             continue
-        options = {"backend": backend, "precision": precision, **({"det_keep_aspect": True} if fit else {})}
+        options = {"backend": backend, "precision": precision, **extra}
         if precision == "int8":
             int8 = int8 or int8_files(build, tmp)
             options["onnx_files"] = int8
@@ -202,15 +204,15 @@ def runtime_table(rows: list[dict], people: list[int]) -> str:
     ref = next(r for r in rows if r["backend"] == "torch" and r["precision"] == "fp32")
     ref_total = {b["people"]: b["total"] for b in ref["by_people"]}
     stages = ("detector", "rootnet", "posenet")
-    header = ["backend", "precision", "detector canvas"] + [f"{c} ms ({people[-1]} p.)" for c in stages] \
-        + [f"total ms, {n} people" for n in people] + [f"× torch fp32 ({people[-1]} p.)"]
+    header = ["backend", "precision", "settings"] + [f"{c} ms ({people[-1]} p.)" for c in stages] \
+        + [f"total ms, {n} {'person' if n == 1 else 'people'}" for n in people] + [f"× torch fp32 ({people[-1]} p.)"]
     out = []
     for r in rows:
         if "skipped" in r:
-            out.append([r["backend"], r["precision"], r["canvas"], f"— ({r['skipped']})"] + [""] * (len(header) - 4))
+            out.append([r["backend"], r["precision"], r["settings"], f"— ({r['skipped']})"] + [""] * (len(header) - 4))
             continue
         last = r["by_people"][-1]
-        out.append([r["backend"], r["precision"], r["canvas"]] + [f"{last[c]:.0f}" for c in stages]
+        out.append([r["backend"], r["precision"], r["settings"]] + [f"{last[c]:.0f}" for c in stages]
                    + [f"{b['total']:.0f}" for b in r["by_people"]]
                    + [f"{ref_total[last['people']] / last['total']:.2f}×"])
     return table(header, out)
@@ -233,11 +235,16 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
                    help="people counts of the backend/precision comparison (default 1 6)")
     p.add_argument("--runtimes-only", action="store_true", help="only the backend/precision comparison")
     p.add_argument("--skip-runtimes", action="store_true", help="no backend/precision comparison")
-    p.add_argument("--det-keep-aspect", action="store_true",
-                   help="also the fastest paths with the detector's keep-aspect canvas (backend comparison)")
+    p.add_argument("--fast", nargs="+", action="append", default=[], metavar="KEY=VALUE",
+                   help="also the fastest paths with these estimator options (repeatable; e.g. det_keep_aspect=true "
+                        "flip_test=false)")
     args = p.parse_args(argv)
     if args.runs < 1 or min(args.people) < 1:
         p.error("--runs and --people must be >= 1")
+    try:
+        fast = [estimator_options(items) for items in args.fast]
+    except ValueError as exc:
+        p.error(str(exc))
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     start = time.perf_counter()
@@ -249,13 +256,13 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     builders = [lambda cl, **o: bundle_variant(args.model_dir, cl, **o)] + ([] if args.skip_r50 else [r50_variant])
     if not args.skip_runtimes:
         import tempfile
-        print(f"## Backends and precisions, side by side\n\nms per image, flip test on; best of {args.runs} runs; "
-              f"speed-up against torch fp32 at {args.runtime_people[-1]} people. CPU flags: "
-              f"{_bf16_flags()}\n")
+        print(f"## Backends and precisions, side by side\n\nms per image, flip test on (unless the settings say "
+              f"otherwise); best of {args.runs} runs; speed-up against torch fp32 at {args.runtime_people[-1]} "
+              f"people. CPU flags: {_bf16_flags()}\n")
         for build in builders:
             with tempfile.TemporaryDirectory(prefix="bench-int8-") as tmp:
                 name, rows = bench_runtimes(build, sorted(args.runtime_people), args.runs, Path(tmp),
-                                            args.det_keep_aspect)
+                                            fast)
             print(f"### {name}\n")
             print(runtime_table(rows, sorted(args.runtime_people)))
             print()
