@@ -190,14 +190,12 @@ def _ov_compiled(onnx: bytes | Path, threads: int, hint: str, net: nn.Module | N
     config = {"INFERENCE_PRECISION_HINT": hint, "INFERENCE_NUM_THREADS": threads,
               "PERFORMANCE_HINT": "LATENCY" if streams == 1 else "THROUGHPUT", "NUM_STREAMS": streams}
     compiled = core.compile_model(model, "CPU", config)
-    requests, local, lock = [], threading.local(), threading.Lock()
+    local = threading.local()
 
     def run(feeds):
         request = getattr(local, "request", None)
-        if request is None:  # one request per calling thread; kept (in requests) as long as the runner
-            with lock:
-                request = local.request = compiled.create_infer_request()
-                requests.append(request)
+        if request is None:  # one request per calling thread, freed with the thread (or the runner)
+            request = local.request = compiled.create_infer_request()
         # inputs copied, not shared: a request that kept pointers to the caller's (since freed) arrays is a
         # use-after-free when it is destroyed later
         res = request.infer(feeds, share_inputs=False)

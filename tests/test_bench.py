@@ -3,6 +3,7 @@ is measured by running them, docs/benchmarks.md)."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from posenet3d.cli import main as cli_main
 
@@ -26,8 +27,9 @@ def test_bench_detector_and_synth_run_on_small_settings(capsys, tmp_path, monkey
 
 
 def test_bench_throughput_rows_per_stream_count(capsys):
-    assert cli_main(["bench", "throughput", "--num", "3", "--batch-images", "1", "--streams", "1", "2",
-                     "--det-keep-aspect"]) == 0
+    images = Path(__file__).resolve().parents[1] / "demo" / "images"  # in every clone (the test split is made)
+    assert cli_main(["bench", "throughput", "--input", str(images), "--num", "3", "--batch-images", "1",
+                     "--streams", "1", "2", "--det-keep-aspect"]) == 0
     out = capsys.readouterr().out
     assert re.search(r"^\| torch \| throughput mode \| 1 \| 2 \| [\d.]+ \| [\d.]+× \|$", out, re.M), out
 
