@@ -25,10 +25,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
-
-import torch
 
 from .distributed import DistContext, gather_objects
 from .media import MediaError, prefetch, read_image
@@ -67,35 +64,17 @@ def estimate_collection(est, paths: Sequence[str | os.PathLike], *, batch_images
     paths = [Path(p) for p in paths]
     rank, world = (ctx.rank, ctx.world_size) if ctx is not None else (0, 1)
     lines: dict[int, str] = {}
-    streams = int(getattr(est, "streams", 1))
-    pool = ThreadPoolExecutor(streams, initializer=est.init_stream_thread) if streams > 1 else None
-    pending: set = set()
 
-    def estimate(good: list, cams: list) -> None:
-        results = est.estimate_many([im for _, im in good], cams, batch_images=len(good))
-        for (i, _), result in zip(good, results):
-            lines[i] = result_line(paths[i], result)
-
-    def drain(most: int) -> None:  # wait until at most `most` groups are running; raise a group's error here
-        nonlocal pending
-        while len(pending) > most:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                future.result()
-    try:
-        for decoded in prefetch(_decoded(paths, shard_groups(len(paths), batch_images, rank, world)),
-                                size=streams + 1):
-            lines.update(_error_lines(paths, decoded, camera, good := [], cams := []))
-            if good and pool is None:
-                estimate(good, cams)
-            elif good:
-                drain(streams)
-                pending.add(pool.submit(estimate, good, cams))
-        drain(0)
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
-            torch.set_num_threads(est.threads)  # the workers' count is also torch's default for new threads
+    def estimate(decoded: list) -> dict[int, str]:  # one group (run in a stream's worker thread)
+        out = _error_lines(paths, decoded, camera, good := [], cams := [])
+        if good:
+            results = est.estimate_many([im for _, im in good], cams, batch_images=len(good))
+            out.update((i, result_line(paths[i], result)) for (i, _), result in zip(good, results))
+        return out
+    decoded = prefetch(_decoded(paths, shard_groups(len(paths), batch_images, rank, world)),
+                       size=getattr(est, "streams", 1) + 1)
+    for group_lines in est.map_streams(estimate, decoded):
+        lines.update(group_lines)
     return lines
 
 

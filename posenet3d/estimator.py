@@ -30,8 +30,11 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -123,9 +126,10 @@ class Estimator:
         precision: ``fp32``, ``bf16`` (torch autocast or OpenVINO, on a CPU with native bf16; elsewhere fp32
             with a note in :attr:`runtime`) or ``int8`` (onnxruntime/openvino from int8 ONNX files); or a mapping
             part → precision (parts not named: fp32).
-        streams: image groups run at once in throughput mode (:func:`~posenet3d.collection.estimate_collection`),
-            each in a worker thread with ``threads // streams`` of the CPU threads (``threads``: torch's intra-op
-            threads when the estimator is built); 1: one group at a time on every thread.
+        streams: image groups run at once in throughput mode (:meth:`estimate_many`, and so
+            :func:`~posenet3d.collection.estimate_collection` and the demo's ``--throughput``), each in a worker
+            thread with ``threads // streams`` of the CPU threads (``threads``: torch's intra-op threads when the
+            estimator is built); 1: one group at a time on every thread.
         onnx_files: per part (detector/rootnet/posenet) the ONNX file to run (:mod:`posenet3d.export`); parts
             without one are exported from the torch networks when the estimator is built.
     """
@@ -173,6 +177,7 @@ class Estimator:
         self.max_people = None if max_people is None else int(max_people)
         self.batch_size, self.channels_last = int(batch_size), bool(channels_last)
         self.streams, self.threads = int(streams), torch.get_num_threads()
+        self._stream_local = threading.local()  # .worker: this thread is one of map_streams' workers
         self.device = torch.device(device)
         self.identity = None if identity is None else dict(identity)
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
@@ -321,6 +326,29 @@ class Estimator:
         CPU threads (``threads // streams``, at least 1; other threads keep theirs)."""
         torch.get_num_threads()  # torch sets a thread's count lazily on first use: settle it before changing it
         torch.set_num_threads(max(1, self.threads // self.streams))
+        self._stream_local.worker = True
+
+    def map_streams(self, fn: Callable, items: Iterable) -> Iterator:
+        """``fn(item)`` of every item, ``streams`` at a time in worker threads (each on its share of the threads,
+        :meth:`init_stream_thread`), yielded in the items' order; with one stream in the caller's thread. At most
+        ``streams + 1`` items are taken ahead. An exception of ``fn`` is raised here, after the results before it;
+        the caller's torch thread count is restored at the end. Called from a worker (``fn`` calling
+        :meth:`estimate_many`), it runs in that worker."""
+        if self.streams == 1 or getattr(self._stream_local, "worker", False):
+            yield from map(fn, items)
+            return
+        before = torch.get_num_threads()
+        pool, pending = ThreadPoolExecutor(self.streams, initializer=self.init_stream_thread), deque()
+        try:
+            for item in items:
+                pending.append(pool.submit(fn, item))
+                if len(pending) > self.streams:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            torch.set_num_threads(before)  # a worker's count is also torch's default for threads made later
 
     # ---------------------------------------------------------------------------------------- stages
     def _image(self, image, timings: dict[str, float]) -> np.ndarray:
@@ -484,20 +512,25 @@ class Estimator:
         decoded in a background thread by :func:`~posenet3d.media.prefetch`), in order, ``batch_images`` at a
         time: the detector runs once per group and RootNet/PoseNet on the people of the whole group together
         (``batch_size`` people per call). ``cameras``: one ``{"intrinsics": …}`` / ``{"focal": …}`` / ``{}`` per
-        image (default f = 1500 px). Results equal :meth:`estimate`'s up to float rounding; the network stages'
-        ``timings_ms`` are the group's, shared among its images by their people. An image that cannot be read
-        raises here, as in :meth:`estimate`, after the results of the images before its group."""
+        image (default f = 1500 px). With ``streams`` > 1, that many groups run at once (:meth:`map_streams`).
+        Results equal :meth:`estimate`'s up to float rounding; the network stages' ``timings_ms`` are the
+        group's, shared among its images by their people. An image that cannot be read raises here, as in
+        :meth:`estimate`, after the results of the images before its group."""
         if int(batch_images) < 1:
             raise EstimatorError(f"batch_images must be >= 1, got {batch_images}")
         cams = iter(cameras) if cameras is not None else None
-        group: list = []
-        for image in images:
-            group.append((image, next(cams, {}) if cams is not None else {}))
-            if len(group) == batch_images:
-                yield from self._estimate_group(group)
-                group = []
-        if group:
-            yield from self._estimate_group(group)
+
+        def groups() -> Iterator[list]:
+            group: list = []
+            for image in images:
+                group.append((image, next(cams, {}) if cams is not None else {}))
+                if len(group) == batch_images:
+                    yield group
+                    group = []
+            if group:
+                yield group
+        for results in self.map_streams(self._estimate_group, groups()):
+            yield from results
 
     def _estimate_group(self, group: list) -> list[EstimateResult]:
         t0 = time.perf_counter()

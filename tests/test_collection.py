@@ -139,6 +139,26 @@ def test_streams_run_groups_at_once_with_the_same_lines(bundle, images, monkeypa
     with pytest.raises(EstimatorError, match="streams"):
         Estimator.from_bundle(bundle, streams=0)
 
+
+def test_estimate_many_with_streams_keeps_the_order_and_the_results(bundle, images):
+    imgs = [cv2.imread(str(p)) for i, p in enumerate(images) if i != 4]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        one = list(Estimator.from_bundle(bundle).estimate_many(imgs, batch_images=1))
+    finally:
+        torch.set_num_threads(threads)
+    torch.set_num_threads(2)
+    try:
+        many = list(Estimator.from_bundle(bundle, streams=2).estimate_many(imgs, batch_images=1))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    assert [len(r) for r in many] == [len(r) for r in one] and sum(len(r) for r in one) > 0
+    for a, b in zip(many, one):
+        for p, q in zip(a, b):
+            assert np.array_equal(p.joints_cam_mm, q.joints_cam_mm) and np.array_equal(p.bbox, q.bbox)
+
 def test_demo_throughput_writes_one_jsonl(bundle, images, tmp_path, capsys):
     from posenet3d.commands.demo import main
     folder = images[0].parent
