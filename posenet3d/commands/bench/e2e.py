@@ -2,6 +2,7 @@
 
     posenet3d bench e2e [--model-dir demo/model] [--people 1 3 6 12] [--runs 2] [--threads N] [--skip-r50]
     posenet3d bench e2e --runtimes-only --runtime-people 1 6
+    posenet3d bench e2e --runtimes-only --skip-r50 --fast det_keep_aspect=true --fast flip_test=false
 
 What is timed (random weights: latency does not depend on them; ``torch.inference_mode``, eval mode, CPU):
 
