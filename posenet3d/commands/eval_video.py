@@ -46,6 +46,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     p.add_argument("--match-mm", type=float, default=500.0, help="root distance to match a person (mm)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--out", default=None, help="also write the results as JSON here")
+    p.add_argument("--det-keep-aspect", action="store_true",
+                   help="the detector on a canvas of the frame's shape instead of the square (docs/deploy.md)")
     p.add_argument("overrides", nargs="*", help="tracker / smoothing settings, e.g. tracker.max_age=50 "
                    "smoothing.root_depth.min_cutoff_hz=0.5 (units: docs/video.md)")
     args = p.parse_intermixed_args(argv)
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        est = Estimator.from_bundle(args.model_dir)
+        est = Estimator.from_bundle(args.model_dir, **({"det_keep_aspect": True} if args.det_keep_aspect else {}))
     except (EstimatorError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
