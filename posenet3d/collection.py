@@ -72,7 +72,7 @@ def estimate_collection(est, paths: Sequence[str | os.PathLike], *, batch_images
             out.update((i, result_line(paths[i], result)) for (i, _), result in zip(good, results))
         return out
     decoded = prefetch(_decoded(paths, shard_groups(len(paths), batch_images, rank, world)),
-                       size=getattr(est, "streams", 1) + 1)
+                       size=est.streams + 1)
     for group_lines in est.map_streams(estimate, decoded):
         lines.update(group_lines)
     return lines

@@ -17,7 +17,8 @@ ONNX Runtime's CPU provider has no bf16 kernels for these networks: ``bf16`` the
 **Streams** (``streams`` > 1, throughput mode): several callers run one network at once, each on its share of the
 threads — ONNX Runtime sessions get ``threads // streams`` intra-op threads each call runs on; OpenVINO compiles
 ``streams`` CPU streams over ``threads`` threads and gives every calling thread an infer request of its own; torch
-needs nothing here (each caller sets its own intra-op threads, :meth:`~posenet3d.estimator.Estimator.stream_threads`).
+needs nothing here (each worker sets its own intra-op threads:
+:meth:`~posenet3d.estimator.Estimator.init_stream_thread`).
 
 OpenVINO 2026.4's ONNX reader has no conversion for ``DeformConv``: a ``resdcn_*`` detector is converted from
 the torch module with OpenVINO's PyTorch frontend instead (tens of seconds once per load).
